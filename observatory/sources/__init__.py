@@ -1,0 +1,1 @@
+"""Readers: one module per external format or system, each returning canonical readings."""

@@ -1,0 +1,1 @@
+"""Plot builders shared by the apps and the notebooks (choropleths, datashaded series, KeplerGL)."""
