@@ -30,6 +30,11 @@ POLL_INTERVAL_S = 0.05
 PORT_ATTEMPTS = 3  # a free port found by binding port 0 can be taken before the server binds it
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")  # not on a regular user's PATH on Debian
 
+# MQTT 3.1.1 CONNECT (clean session, keep-alive 60 s, empty client id), its CONNACK, DISCONNECT.
+MQTT_CONNECT = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+MQTT_CONNACK_ACCEPTED = b"\x20\x02\x00\x00"
+MQTT_DISCONNECT = b"\xe0\x00"
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -136,7 +141,10 @@ class _Service:
                     self._launch()
                     break
                 except ServiceUnavailable:
-                    if attempt + 1 == PORT_ATTEMPTS or "address already in use" not in self.log_tail().lower():
+                    if (
+                        attempt + 1 == PORT_ATTEMPTS
+                        or "address already in use" not in self.log_tail().lower()
+                    ):
                         raise
             self._after_ready()
         except BaseException:
@@ -320,11 +328,11 @@ def _postgres_bindir() -> tuple[Path, str]:
     def version_key(bindir: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in bindir.parent.name.split(".") if part.isdigit())
 
-    bindirs = sorted(
-        (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")), key=version_key
-    )
+    bindirs = sorted((Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")), key=version_key)
     with_postgis = [
-        b for b in bindirs if Path(f"/usr/share/postgresql/{b.parent.name}/extension/postgis.control").exists()
+        b
+        for b in bindirs
+        if Path(f"/usr/share/postgresql/{b.parent.name}/extension/postgis.control").exists()
     ]
     if with_postgis or bindirs:
         newest = (with_postgis or bindirs)[-1]
@@ -473,8 +481,12 @@ class MosquittoInstance(_Service):
         return [self.binary, "-c", str(self.config_path)]
 
     def _ready(self) -> bool:
+        # A full MQTT handshake, not a bare TCP connect: another program may hold the port.
         try:
-            with socket.create_connection((self.host, self.port), timeout=1):
-                return True
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                sock.sendall(MQTT_CONNECT)
+                connack = sock.recv(4)
+                sock.sendall(MQTT_DISCONNECT)
         except OSError:
             return False
+        return connack == MQTT_CONNACK_ACCEPTED

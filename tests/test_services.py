@@ -87,7 +87,7 @@ class _Client:
         self.paho.loop_start()
         assert self._connected.wait(MQTT_TIMEOUT_S), f"no CONNACK from {broker.url}"
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         assert not reason_code.is_failure, reason_code
         self.session_present = flags.session_present
         self._connected.set()
@@ -124,7 +124,11 @@ def test_mosquitto_delivers_qos1_messages(mosquitto: MosquittoInstance) -> None:
         sub.subscribe("observatory/test/live")
         pub.publish("observatory/test/live", b'{"pm10_ugm3": 12.5}')
         message = sub.receive()
-    assert (message.topic, message.payload, message.qos) == ("observatory/test/live", b'{"pm10_ugm3": 12.5}', 1)
+    assert (message.topic, message.payload, message.qos) == (
+        "observatory/test/live",
+        b'{"pm10_ugm3": 12.5}',
+        1,
+    )
 
 
 def test_mosquitto_restart_keeps_queued_messages(mosquitto: MosquittoInstance) -> None:
