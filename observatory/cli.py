@@ -1,4 +1,4 @@
-"""The ``observatory`` command: fetch reference data, serve the apps (more verbs join as they land)."""
+"""The ``observatory`` command: fetch reference data, ingest and query the warehouse, serve the apps."""
 
 from __future__ import annotations
 
@@ -26,6 +26,47 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         path = fetch(name, config)
         if not args.quiet:
             tqdm.write(f"{name:18} {path}")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from observatory.warehouse.ingest import expand, ingest_file
+    from observatory.warehouse.store import Warehouse
+
+    files = expand(args.paths)
+    totals = {"readings": 0, "text_readings": 0, "reports": 0, "duplicates": 0, "rejected": 0, "skipped": 0}
+    with Warehouse.open(args.warehouse) as warehouse, tqdm(files, unit="file", disable=args.quiet) as bar:
+        if warehouse.counts()["communes"] == 0:
+            warehouse.load_communes()
+        for path in bar:
+            bar.set_postfix_str(path.name[-40:])
+            report = ingest_file(warehouse, path, args.format)
+            for key in totals:
+                totals[key] += int(getattr(report, key))
+            if report.rejected and not args.quiet:
+                tqdm.write(
+                    f"{path}: {report.rejected} rows quarantined (observatory sql 'SELECT * FROM quarantine')"
+                )
+    print(" ".join(f"{key}={value}" for key, value in totals.items()) + f" files={len(files)}")
+    return 0
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from observatory.warehouse.store import Warehouse
+
+    with Warehouse.open(args.warehouse, read_only=True) as warehouse:
+        frame = warehouse.sql(args.query)
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, fmt_str_lengths=60):
+            print(frame)
     return 0
 
 
@@ -74,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("names", nargs="*", help="registry names (default: all)")
     fetch.add_argument("--quiet", action="store_true")
     fetch.set_defaults(func=_cmd_fetch)
+
+    ingest = sub.add_parser("ingest", help="ingest files or folders into the warehouse (idempotent)")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--format", default="auto", help="auto (detect from content) or a format name")
+    ingest.add_argument("--warehouse", default=None, help="warehouse file (default: in the data directory)")
+    ingest.add_argument("--quiet", action="store_true")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    sql = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--max-rows", type=int, default=50)
+    sql.add_argument("--warehouse", default=None)
+    sql.set_defaults(func=_cmd_sql)
 
     serve = sub.add_parser("serve", help="serve the dashboards with Panel")
     serve.add_argument("--port", type=int, default=5006)

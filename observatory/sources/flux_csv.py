@@ -22,6 +22,7 @@ import binascii
 import csv
 import datetime as dt
 import functools
+import gzip
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import polars as pl
 
 from observatory.errors import DataFormatError, ParameterError, ServiceError, did_you_mean
+from observatory.sources.base import Batch
 
 CHUNK_BYTES = 1 << 16  # read size for files and HTTP responses, bytes
 READINGS_BATCH_ROWS = 100_000  # rows buffered as Python objects before they become a DataFrame
@@ -742,3 +744,14 @@ def _http_error(url: str, exc: Any) -> ServiceError:
         parameter="url",
         hint=hints.get(exc.status, "see the InfluxDB server log"),
     )
+
+
+def read_file(path: str | Path, sensor_tag: str = "sensor_id") -> Iterator[Batch]:
+    """The warehouse's entry point: a Flux CSV export (gzip or plain) as one canonical Batch."""
+    path = Path(path)
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as handle:
+        decoded = to_readings(iter_tables(handle, source=str(path)), sensor_tag=sensor_tag)
+    yield Batch(readings=decoded.readings, text_readings=decoded.text_readings)

@@ -1,0 +1,53 @@
+"""Ingest files and folders into the warehouse: detect, read, store all-or-nothing, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from observatory.errors import ParameterError
+from observatory.territory.registry import sha256_of
+from observatory.warehouse.formats import Format, by_name, detect
+from observatory.warehouse.store import IngestReport, Warehouse
+
+
+def expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly, and every file under named folders (sorted, hidden ones skipped)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ParameterError(
+                f"{path} does not exist", parameter="PATH", hint="Name files or folders to ingest."
+            )
+    return files
+
+
+def ingest_file(warehouse: Warehouse, path: Path, fmt: str = "auto") -> IngestReport:
+    """Ingest one file: skipped when the same bytes were ingested before, else stored in one transaction."""
+    digest = sha256_of(path)
+    chosen: Format = detect(path) if fmt == "auto" else by_name(fmt)
+    if warehouse.already_ingested(digest):
+        return IngestReport(str(path), chosen.name, digest, skipped=True)
+    return warehouse.ingest(str(path), digest, chosen.name, chosen.read(path))
+
+
+def ingest_paths(
+    warehouse: Warehouse,
+    paths: Iterable[str | Path],
+    fmt: str = "auto",
+    progress: Callable[[Path], None] | None = None,
+) -> Iterator[IngestReport]:
+    """Ingest every file under ``paths``, one transaction per file; yields one report per file."""
+    for path in expand(paths):
+        if progress is not None:
+            progress(path)
+        yield ingest_file(warehouse, path, fmt)

@@ -1,0 +1,186 @@
+"""The warehouse stores what readers give it once, all or nothing, and answers bound queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import polars as pl
+import pytest
+
+from observatory.errors import ParameterError
+from observatory.sources.base import READINGS_SCHEMA, SENSORS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
+from observatory.warehouse.store import Warehouse
+
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def readings(sensor: str, hours: int, start: dt.datetime = T0, field: str = "temperature") -> pl.DataFrame:
+    """Hourly readings of one sensor, a diurnal-looking ramp around 27 °C."""
+    return pl.DataFrame(
+        {
+            "time": [start + dt.timedelta(hours=h) for h in range(hours)],
+            "sensor_id": [sensor] * hours,
+            "measurement": ["weather"] * hours,
+            "field": [field] * hours,
+            "value": [27.0 + (h % 24 - 12) / 4 for h in range(hours)],
+        },
+        schema=READINGS_SCHEMA,
+    )
+
+
+def sensors() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "sensor_id": ["mq-wx-lamentin", "mq-wx-fdf"],
+            "domain": ["weather", "weather"],
+            "kind": ["weather_station", "weather_station"],
+            "unit": ["degC", "degC"],
+            "insee": ["97213", "97209"],
+            "lon": [-61.003, -61.07],
+            "lat": [14.595, 14.61],
+            "installed": [dt.date(2024, 1, 15), dt.date(2023, 6, 1)],
+            "source_system": ["influxdb", "influxdb"],
+        },
+        schema=SENSORS_SCHEMA,
+    )
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        yield wh
+
+
+def test_a_source_is_stored_once_and_times_keep_nanoseconds(warehouse):
+    precise = readings("mq-wx-fdf", 3).with_columns(pl.col("time") + pl.duration(nanoseconds=123))
+    report = warehouse.ingest("a.lp", "sha-a", "line-protocol", [Batch(readings=precise, sensors=sensors())])
+    assert (report.readings, report.duplicates, report.skipped) == (3, 0, False)
+    again = warehouse.ingest("a.lp", "sha-a", "line-protocol", [Batch(readings=precise)])
+    assert again.skipped and warehouse.counts()["readings"] == 3
+    stored = warehouse.readings()
+    assert stored["time"].to_list() == precise["time"].to_list()
+    assert stored["time"].dtype == pl.Datetime("ns", "UTC")
+
+
+def test_overlapping_sources_store_each_key_once(warehouse):
+    warehouse.ingest("day1", "sha-1", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 24))])
+    overlap = readings("mq-wx-fdf", 24, start=T0 + dt.timedelta(hours=12))
+    report = warehouse.ingest("day1b", "sha-2", "line-protocol", [Batch(readings=overlap), Batch(readings=overlap)])
+    assert (report.readings, report.duplicates) == (12, 36)
+    assert warehouse.counts()["readings"] == 36
+
+
+def test_text_values_and_unkeyed_rows_are_kept_apart(warehouse):
+    text = pl.DataFrame(
+        {"time": [T0], "sensor_id": ["mq-grid-01"], "measurement": ["grid"], "field": ["state"], "value": ["islanded"]},
+        schema=TEXT_READINGS_SCHEMA,
+    )
+    broken = readings("x", 2).with_columns(pl.Series("sensor_id", [None, "x"], pl.String))
+    report = warehouse.ingest("mix", "sha-m", "flux-csv", [Batch(readings=broken, text_readings=text)])
+    assert (report.readings, report.text_readings, report.rejected) == (1, 1, 1)
+    (row,) = warehouse.quarantine().iter_rows(named=True)
+    assert row["source"] == "mix" and row["reason"] == "missing sensor_id"
+    assert warehouse.sql("SELECT value FROM text_readings")["value"].to_list() == ["islanded"]
+
+
+def test_a_failing_reader_leaves_the_warehouse_as_it_was(warehouse):
+    warehouse.ingest("ok", "sha-ok", "line-protocol", [Batch(readings=readings("a", 5))])
+    before = warehouse.counts()
+
+    def batches():
+        yield Batch(readings=readings("b", 100))
+        raise OSError("disk vanished")
+
+    with pytest.raises(OSError):
+        warehouse.ingest("bad", "sha-bad", "line-protocol", batches())
+    assert warehouse.counts() == before
+    assert not warehouse.already_ingested("sha-bad")
+
+
+def test_a_killed_ingest_leaves_the_warehouse_as_before_that_source(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.ingest("first", "sha-first", "line-protocol", [Batch(readings=readings("a", 48))])
+        before = wh.counts()
+    script = textwrap.dedent(
+        f"""
+        import sys, time, datetime as dt
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_store import readings
+        from observatory.sources.base import Batch
+        from observatory.warehouse.store import Warehouse
+        def batches():
+            for day in range(10_000):
+                yield Batch(readings=readings("b", 24, start=dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day)))
+                print("staged", day, flush=True)
+                time.sleep(0.01)
+        with Warehouse.open({str(path)!r}) as wh:
+            wh.ingest("killed", "sha-killed", "line-protocol", batches())
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if line.startswith("staged 50"):
+                break
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    with Warehouse.open(path) as wh:
+        assert wh.counts() == before
+        assert not wh.already_ingested("sha-killed")
+
+
+def test_queries_filter_by_commune_time_and_resample(warehouse):
+    batch = Batch(
+        readings=pl.concat([readings("mq-wx-lamentin", 48), readings("mq-wx-fdf", 48)]), sensors=sensors()
+    )
+    warehouse.ingest("two", "sha-two", "line-protocol", [batch])
+    lamentin = warehouse.readings(insee="97213", start="2026-11-01T06:00:00Z", end=T0 + dt.timedelta(hours=18))
+    assert lamentin["sensor_id"].unique().to_list() == ["mq-wx-lamentin"]
+    assert lamentin.height == 12
+    daily = warehouse.readings(bucket="1d", agg="max")
+    assert daily.height == 4 and daily["value"].max() == pytest.approx(27.0 + 11 / 4)
+    assert daily["time"].dt.hour().unique().to_list() == [0]
+
+
+@pytest.mark.parametrize("hostile", ["x' OR '1'='1", "'; DROP TABLE readings; --", "\x00", "é" * 10_000])
+def test_hostile_filter_values_are_data_not_sql(warehouse, hostile):
+    warehouse.ingest("one", "sha-one", "line-protocol", [Batch(readings=readings("a", 3))])
+    assert warehouse.readings(sensor_ids=[hostile]).height == 0
+    assert warehouse.readings(insee=hostile).height == 0
+    assert warehouse.counts()["readings"] == 3
+
+
+def test_bad_parameters_are_named(warehouse):
+    with pytest.raises(ParameterError, match="bucket.*Did you mean '1h'"):
+        warehouse.readings(bucket="1hr")
+    with pytest.raises(ParameterError, match="start"):
+        warehouse.readings(start="yesterday")
+
+
+def test_read_only_warehouse_refuses_writes(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    with Warehouse.open(path, read_only=True) as wh, pytest.raises(ParameterError, match="read-only"):
+        wh.sql("DELETE FROM readings")
+
+
+def test_communes_and_parquet_partitions(warehouse, tmp_path):
+    assert warehouse.load_communes() == 34
+    assert warehouse.sql("SELECT sum(population) AS p FROM communes")["p"][0] == 360_749
+    batch = Batch(readings=readings("mq-wx-fdf", 24 * 60, start=T0 - dt.timedelta(days=20)), sensors=sensors())
+    warehouse.ingest("long", "sha-long", "line-protocol", [batch])
+    out = warehouse.export_parquet(tmp_path / "parquet")
+    parts = sorted(p.relative_to(out).parent.as_posix() for p in out.rglob("*.parquet"))
+    assert parts == ["domain=weather/month=2026-10", "domain=weather/month=2026-11", "domain=weather/month=2026-12"]
+    back = pl.read_parquet(out / "**/*.parquet", hive_partitioning=True)
+    assert back.height == 24 * 60
