@@ -14,7 +14,11 @@ from observatory.cli import serve_command, served_environment
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "observatory.cli", *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300
+        [sys.executable, "-m", "observatory.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=300,
     )
 
 
@@ -46,14 +50,17 @@ def test_fetch_reports_every_reference_file(env):
 def test_ingest_twice_then_query(tmp_path, env):
     export = tmp_path / "pm10.csv"
     export.write_text(
-        flux_export([(f"2026-11-2{d}T12:00:00Z", "mq-air-fdf", "pm10", 20.0 + d) for d in range(5)]), newline=""
+        flux_export([(f"2026-11-2{d}T12:00:00Z", "mq-air-fdf", "pm10", 20.0 + d) for d in range(5)]),
+        newline="",
     )
     first = run("ingest", str(tmp_path), env=env)
     assert first.returncode == 0, first.stderr
     assert "readings=5 " in first.stdout
     second = run("ingest", str(export), env=env)
     assert "readings=0 " in second.stdout and "skipped=1" in second.stdout
-    query = run("sql", "SELECT sensor_id, avg(value) AS mean FROM readings GROUP BY 1", "--format", "json", env=env)
+    query = run(
+        "sql", "SELECT sensor_id, avg(value) AS mean FROM readings GROUP BY 1", "--format", "json", env=env
+    )
     assert json.loads(query.stdout) == [{"sensor_id": "mq-air-fdf", "mean": 22.0}]
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import polars as pl
 import pytest
@@ -71,14 +70,22 @@ def test_a_source_is_stored_once_and_times_keep_nanoseconds(warehouse):
 def test_overlapping_sources_store_each_key_once(warehouse):
     warehouse.ingest("day1", "sha-1", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 24))])
     overlap = readings("mq-wx-fdf", 24, start=T0 + dt.timedelta(hours=12))
-    report = warehouse.ingest("day1b", "sha-2", "line-protocol", [Batch(readings=overlap), Batch(readings=overlap)])
+    report = warehouse.ingest(
+        "day1b", "sha-2", "line-protocol", [Batch(readings=overlap), Batch(readings=overlap)]
+    )
     assert (report.readings, report.duplicates) == (12, 36)
     assert warehouse.counts()["readings"] == 36
 
 
 def test_text_values_and_unkeyed_rows_are_kept_apart(warehouse):
     text = pl.DataFrame(
-        {"time": [T0], "sensor_id": ["mq-grid-01"], "measurement": ["grid"], "field": ["state"], "value": ["islanded"]},
+        {
+            "time": [T0],
+            "sensor_id": ["mq-grid-01"],
+            "measurement": ["grid"],
+            "field": ["state"],
+            "value": ["islanded"],
+        },
         schema=TEXT_READINGS_SCHEMA,
     )
     broken = readings("x", 2).with_columns(pl.Series("sensor_id", [None, "x"], pl.String))
@@ -144,7 +151,9 @@ def test_queries_filter_by_commune_time_and_resample(warehouse):
         readings=pl.concat([readings("mq-wx-lamentin", 48), readings("mq-wx-fdf", 48)]), sensors=sensors()
     )
     warehouse.ingest("two", "sha-two", "line-protocol", [batch])
-    lamentin = warehouse.readings(insee="97213", start="2026-11-01T06:00:00Z", end=T0 + dt.timedelta(hours=18))
+    lamentin = warehouse.readings(
+        insee="97213", start="2026-11-01T06:00:00Z", end=T0 + dt.timedelta(hours=18)
+    )
     assert lamentin["sensor_id"].unique().to_list() == ["mq-wx-lamentin"]
     assert lamentin.height == 12
     daily = warehouse.readings(bucket="1d", agg="max")
@@ -177,10 +186,16 @@ def test_read_only_warehouse_refuses_writes(tmp_path):
 def test_communes_and_parquet_partitions(warehouse, tmp_path):
     assert warehouse.load_communes() == 34
     assert warehouse.sql("SELECT sum(population) AS p FROM communes")["p"][0] == 360_749
-    batch = Batch(readings=readings("mq-wx-fdf", 24 * 60, start=T0 - dt.timedelta(days=20)), sensors=sensors())
+    batch = Batch(
+        readings=readings("mq-wx-fdf", 24 * 60, start=T0 - dt.timedelta(days=20)), sensors=sensors()
+    )
     warehouse.ingest("long", "sha-long", "line-protocol", [batch])
     out = warehouse.export_parquet(tmp_path / "parquet")
     parts = sorted(p.relative_to(out).parent.as_posix() for p in out.rglob("*.parquet"))
-    assert parts == ["domain=weather/month=2026-10", "domain=weather/month=2026-11", "domain=weather/month=2026-12"]
+    assert parts == [
+        "domain=weather/month=2026-10",
+        "domain=weather/month=2026-11",
+        "domain=weather/month=2026-12",
+    ]
     back = pl.read_parquet(out / "**/*.parquet", hive_partitioning=True)
     assert back.height == 24 * 60
