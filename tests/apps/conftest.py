@@ -40,7 +40,7 @@ def served(tmp_path_factory) -> str:
                 with requests.get(f"{base}/territory", timeout=5) as response:
                     if response.status_code == 200:
                         break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"observatory serve did not answer in {_START_TIMEOUT_S} s:\n{_tail(log_path)}")
