@@ -53,20 +53,49 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def emit(frame, fmt: str, max_rows: int = 50) -> None:
+    """Print a Polars frame as csv, json or a table; times as ISO 8601 with their offset."""
+    import polars as pl
+
+    times = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    frame = frame.with_columns(
+        [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%S%:z").str.replace(r"\+00:00$", "Z") for c in times]
+    )
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        with pl.Config(tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=60):
+            print(frame)
+
+
+def _cmd_risk(args: argparse.Namespace) -> int:
+    from observatory.risk import zoning
+
+    if args.hazard == "cyclone":
+        periods = zoning.parse_periods(args.return_periods)
+        frame = zoning.commune_return_periods(periods, since=args.since, gust=args.gust)
+    elif args.hazard == "replay":
+        if not args.storm_id:
+            raise ParameterError(
+                "a storm id is needed", parameter="STORM_ID", hint="e.g. observatory risk replay AL042007"
+            )
+        frame = zoning.storm_replay(args.storm_id)
+    else:
+        from observatory.risk import composite
+
+        frame = composite.commune_index()
+    emit(frame, args.format, max_rows=40)
+    return 0
+
+
 def _cmd_sql(args: argparse.Namespace) -> int:
     from observatory.warehouse.store import Warehouse
 
     with Warehouse.open(args.warehouse, read_only=True) as warehouse:
         frame = warehouse.sql(args.query)
-    if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
-    elif args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
-    else:
-        import polars as pl
-
-        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, fmt_str_lengths=60):
-            print(frame)
+    emit(frame, args.format, args.max_rows)
     return 0
 
 
@@ -129,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--max-rows", type=int, default=50)
     sql.add_argument("--warehouse", default=None)
     sql.set_defaults(func=_cmd_sql)
+
+    risk = sub.add_parser(
+        "risk", help="multi-risk zoning per commune (cyclone return periods, replays, index)"
+    )
+    risk.add_argument("hazard", choices=("cyclone", "replay", "index"))
+    risk.add_argument("storm_id", nargs="?", metavar="STORM_ID", help="HURDAT2 id for replay, e.g. AL042007")
+    risk.add_argument("--return-periods", default="10,25,50,100", help="years, comma-separated")
+    risk.add_argument("--since", type=int, default=None, help="first season (e.g. 1966: satellite era only)")
+    risk.add_argument("--gust", action="store_true", help="3-s gusts instead of 1-min sustained winds")
+    risk.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    risk.set_defaults(func=_cmd_risk)
 
     serve = sub.add_parser("serve", help="serve the dashboards with Panel")
     serve.add_argument("--port", type=int, default=5006)

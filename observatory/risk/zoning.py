@@ -1,0 +1,160 @@
+"""Cyclone zoning on the analysis grid: per-cell and per-commune return-period winds and replays.
+
+The grid is the territory's analysis grid (500 m cells in EPSG:5490, each with its commune), so
+cyclone, volcanic, coastal and seismic layers line up cell for cell and commune for commune.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import geopandas as gpd
+import numpy as np
+import polars as pl
+
+from observatory.config import Settings, settings
+from observatory.errors import ParameterError
+from observatory.risk.cyclone import DEFAULT_RADIUS_KM, RETURN_PERIODS_YR, CycloneHazard
+from observatory.risk.hurdat2 import Tracks
+from observatory.territory.communes import communes
+from observatory.territory.crs import DISPLAY_TZ
+from observatory.territory.grid import DEFAULT_CELL_M, Grid
+
+
+@lru_cache(maxsize=2)
+def _tracks(config: Settings) -> Tracks:
+    return Tracks.from_registry(config)
+
+
+@lru_cache(maxsize=4)
+def _grid(cell_m: float, config: Settings) -> Grid:
+    return Grid.for_island(cell_m=cell_m, config=config)
+
+
+def tracks(config: Settings | None = None) -> Tracks:
+    """The HURDAT2 tracks of the registry, read once per process."""
+    return _tracks(config or settings())
+
+
+def grid(cell_m: float = DEFAULT_CELL_M, config: Settings | None = None) -> Grid:
+    """The analysis grid, built once per process and cell size."""
+    return _grid(float(cell_m), config or settings())
+
+
+def parse_periods(text: str | Sequence[float]) -> tuple[float, ...]:
+    """Return periods from '10,25,50,100' (or a sequence): positive numbers, at least one."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        periods = tuple(float(p) for p in items if str(p).strip())
+    except ValueError:
+        raise ParameterError(
+            f"{text!r} is not a list of years", parameter="--return-periods", hint="Use e.g. 10,25,50,100."
+        ) from None
+    if not periods or any(not np.isfinite(p) or p <= 1 for p in periods):
+        raise ParameterError(
+            f"{text!r}: return periods must be numbers of years above 1",
+            parameter="--return-periods",
+            hint="Use e.g. 10,25,50,100.",
+        )
+    return periods
+
+
+def cyclone_hazard(
+    since: int | None = None,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    cell_m: float = DEFAULT_CELL_M,
+    config: Settings | None = None,
+) -> tuple[CycloneHazard, Grid]:
+    """Every storm within ``radius_km`` of the island, on each analysis-grid cell centre."""
+    config = config or settings()
+    cells = grid(cell_m, config).cells
+    hazard = CycloneHazard.from_tracks(
+        tracks(config),
+        cells["lon"].to_numpy(),
+        cells["lat"].to_numpy(),
+        point_ids=cells["cell_id"].tolist(),
+        radius_km=radius_km,
+        since=since,
+    )
+    return hazard, grid(cell_m, config)
+
+
+def _wide(levels: pl.DataFrame, key: str, value: str) -> pl.DataFrame:
+    """Return levels long -> one column per period: ``wind_10yr_ms``, ``wind_25yr_ms`` ..."""
+    named = levels.with_columns(
+        pl.format(
+            "{}_{}yr_ms", pl.lit(value.removesuffix("_ms")), pl.col("return_period_yr").cast(pl.Int64)
+        ).alias("column")
+    )
+    wide = named.pivot(on="column", index=key, values=value, maintain_order=True)
+    return wide.with_columns(pl.exclude(key).round(2))
+
+
+def commune_return_periods(
+    periods: Sequence[float] = RETURN_PERIODS_YR,
+    since: int | None = None,
+    gust: bool = False,
+    hazard: CycloneHazard | None = None,
+    config: Settings | None = None,
+) -> pl.DataFrame:
+    """One row per commune: insee, name, then the T-year wind (m/s, 1-min sustained 10 m, open
+    land; or 3-s gust) for each period: the highest over the commune's cells."""
+    config = config or settings()
+    if hazard is None:
+        hazard, cells = cyclone_hazard(since=since, config=config)
+    else:
+        cells = grid(config=config)
+    per_commune = hazard.by_commune(cells.cells["insee"].tolist())
+    levels = per_commune.return_levels(periods, gust=gust).rename({"point_id": "insee"})
+    wide = _wide(levels, "insee", "gust_ms" if gust else "wind_ms")
+    return _names(config).join(wide, on="insee", how="left").sort("insee")
+
+
+def cell_return_periods(
+    periods: Sequence[float] = RETURN_PERIODS_YR,
+    since: int | None = None,
+    hazard: CycloneHazard | None = None,
+    config: Settings | None = None,
+) -> gpd.GeoDataFrame:
+    """The analysis grid with one column per period (``wind_<T>yr_ms``): the zoning map layer."""
+    config = config or settings()
+    if hazard is None:
+        hazard, _ = cyclone_hazard(since=since, config=config)
+    wide = _wide(hazard.return_levels(periods).rename({"point_id": "cell_id"}), "cell_id", "wind_ms")
+    cells = grid(config=config).cells
+    return cells.merge(wide.to_pandas(), on="cell_id", how="left")
+
+
+def storm_replay(storm_id: str, config: Settings | None = None) -> pl.DataFrame:
+    """One row per commune for one HURDAT2 storm: insee, name, storm_id, storm_name, year,
+    wind_ms (peak 1-min sustained), gust_ms, time_peak_utc and time_peak_local (America/Martinique)."""
+    config = config or settings()
+    storm = tracks(config).storm(storm_id)
+    cells = grid(config=config).cells
+    hazard = CycloneHazard.from_tracks(
+        storm,
+        cells["lon"].to_numpy(),
+        cells["lat"].to_numpy(),
+        point_ids=cells["cell_id"].tolist(),
+        radius_km=np.inf,
+    )
+    if hazard.storms.height == 0:
+        raise ParameterError(f"storm {storm_id} has no fix to model", parameter="storm_id")
+    peaks = hazard.by_commune(cells["insee"].tolist()).peaks()
+    frame = peaks.select(
+        pl.col("point_id").alias("insee"),
+        "storm_id",
+        pl.col("name").alias("storm_name"),
+        "year",
+        pl.col("wind_ms").round(2),
+        pl.col("gust_ms").round(2),
+        pl.col("time_peak").alias("time_peak_utc"),
+        pl.col("time_peak").dt.convert_time_zone(DISPLAY_TZ).alias("time_peak_local"),
+    )
+    return _names(config).join(frame, on="insee", how="left").sort("insee")
+
+
+def _names(config: Settings) -> pl.DataFrame:
+    frame = communes(config)
+    return pl.DataFrame({"insee": frame["insee"].tolist(), "name": frame["name"].tolist()})
