@@ -110,9 +110,18 @@ def serve_command(
     command = [sys.executable, "-m", "panel", "serve", *apps, "--port", str(port), "--address", address]
     command += ["--index", str(apps_dir / "_index.html")] if (apps_dir / "_index.html").exists() else []
     command += ["--prefix", prefix] if prefix else []
+    for route, folder in static_routes().items():
+        command += ["--static-dirs", f"{route}={folder}"]
     for origin in origins:
         command += ["--allow-websocket-origin", origin]
     return command
+
+
+def static_routes() -> dict[str, Path]:
+    """Folders the server serves as static files: KeplerGL's self-contained bundle (no CDN)."""
+    import keplergl
+
+    return {"kepler": Path(keplergl.__file__).parent / "static"}
 
 
 def served_environment(base: dict[str, str] | None = None) -> dict[str, str]:
