@@ -51,6 +51,13 @@ REPORTS_SCHEMA: dict[str, pl.DataType] = {
     "source_system": pl.String,
 }
 
+# Each series' full tag set (line protocol, Flux group keys), so no tag is lost.
+SERIES_SCHEMA: dict[str, pl.DataType] = {
+    "sensor_id": pl.String,
+    "measurement": pl.String,
+    "tags": pl.String,  # JSON object, keys sorted
+}
+
 # Rejected input, kept with where it came from and why (the warehouse's quarantine table).
 REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String,  # file path or URL
@@ -75,6 +82,7 @@ class Batch:
     rejects: pl.DataFrame = field(default_factory=lambda: empty(REJECTS_SCHEMA))
     sensors: pl.DataFrame = field(default_factory=lambda: empty(SENSORS_SCHEMA))
     reports: pl.DataFrame = field(default_factory=lambda: empty(REPORTS_SCHEMA))
+    series: pl.DataFrame = field(default_factory=lambda: empty(SERIES_SCHEMA))
 
 
 def rejects_frame(source: str, rows: list[tuple[int | None, str, str]]) -> pl.DataFrame:

@@ -25,6 +25,13 @@ TABLES: dict[str, str] = {
             installed DATE,
             source_system VARCHAR
         )""",
+    "series": """
+        CREATE TABLE IF NOT EXISTS series (
+            sensor_id VARCHAR NOT NULL,
+            measurement VARCHAR NOT NULL,
+            tags VARCHAR NOT NULL,
+            PRIMARY KEY (sensor_id, measurement, tags)
+        )""",
     "readings": """
         CREATE TABLE IF NOT EXISTS readings (
             time TIMESTAMP_NS NOT NULL,

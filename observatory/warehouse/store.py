@@ -341,6 +341,7 @@ class _Stager:
                     )
             self._store_rejects(batch.rejects)
             self._store_sensors(batch.sensors)
+            self._store_series(batch.series)
             self._store_reports(batch.reports)
         counts = {"readings": 0, "text_readings": 0, "duplicates": 0}
         for table in ("readings", "text_readings"):
@@ -418,6 +419,13 @@ class _Stager:
         self.con.register("_sensors", sensors.unique("sensor_id", keep="last"))
         self.con.execute("INSERT OR REPLACE INTO sensors SELECT * FROM _sensors")
         self.con.unregister("_sensors")
+
+    def _store_series(self, series: pl.DataFrame) -> None:
+        if series.height == 0:
+            return
+        self.con.register("_series", series.unique())
+        self.con.execute("INSERT OR IGNORE INTO series SELECT sensor_id, measurement, tags FROM _series")
+        self.con.unregister("_series")
 
     def _store_reports(self, reports: pl.DataFrame) -> None:
         if reports.height == 0:
