@@ -65,6 +65,26 @@ TABLES: dict[str, str] = {
             source_system VARCHAR,
             ingest_id INTEGER NOT NULL
         )""",
+    # Rollups kept at ingest: hourly aggregates and the latest value of every (sensor, field).
+    "readings_hourly": """
+        CREATE TABLE IF NOT EXISTS readings_hourly (
+            sensor_id VARCHAR NOT NULL,
+            field VARCHAR NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            n BIGINT NOT NULL,
+            total DOUBLE,
+            minimum DOUBLE,
+            maximum DOUBLE,
+            PRIMARY KEY (sensor_id, field, hour)
+        )""",
+    "latest": """
+        CREATE TABLE IF NOT EXISTS latest (
+            sensor_id VARCHAR NOT NULL,
+            field VARCHAR NOT NULL,
+            time TIMESTAMP_NS NOT NULL,
+            value DOUBLE,
+            PRIMARY KEY (sensor_id, field)
+        )""",
     "quarantine": """
         CREATE TABLE IF NOT EXISTS quarantine (
             ingest_id INTEGER NOT NULL,
@@ -90,6 +110,24 @@ TABLES: dict[str, str] = {
     "meta": """
         CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
 }
+
+# Run at ingest over the temporary table ``_new`` (the rows of one source not stored before):
+# each new row enters the hourly aggregate once, so the rollups stay exact.
+ROLLUP_UPDATES = (
+    """INSERT INTO readings_hourly
+       SELECT sensor_id, field, date_trunc('hour', time)::TIMESTAMP, count(value), sum(value), min(value), max(value)
+       FROM _new GROUP BY ALL
+       ON CONFLICT (sensor_id, field, hour) DO UPDATE SET
+           n = readings_hourly.n + excluded.n,
+           total = coalesce(readings_hourly.total, 0) + coalesce(excluded.total, 0),
+           minimum = least(readings_hourly.minimum, excluded.minimum),
+           maximum = greatest(readings_hourly.maximum, excluded.maximum)""",
+    """INSERT INTO latest
+       SELECT sensor_id, field, max(time), arg_max(value, time) FROM _new GROUP BY ALL
+       ON CONFLICT (sensor_id, field) DO UPDATE SET
+           time = CASE WHEN excluded.time > latest.time THEN excluded.time ELSE latest.time END,
+           value = CASE WHEN excluded.time > latest.time THEN excluded.value ELSE latest.value END""",
+)
 
 # Keys that make a row unique: ingest never stores a key twice (idempotent ingest).
 READING_KEY = ("sensor_id", "field", "time")

@@ -14,7 +14,7 @@ from observatory.config import Settings, settings
 from observatory.errors import ParameterError, ServiceError, did_you_mean
 from observatory.sources.base import Batch
 from observatory.warehouse.extensions import connect
-from observatory.warehouse.schema import SCHEMA_VERSION, TABLES
+from observatory.warehouse.schema import ROLLUP_UPDATES, SCHEMA_VERSION, TABLES
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 # Resampling buckets the apps may ask for -> DuckDB interval (never built from user text).
@@ -214,7 +214,9 @@ class Warehouse:
             frame = self.con.execute(query, params or []).pl()
         except duckdb.Error as exc:
             raise ParameterError(f"query failed: {exc}", parameter="query") from exc
-        return _as_utc(frame, [c for c, t in frame.schema.items() if t == pl.Datetime("ns")])
+        # Every time in the warehouse is UTC: say so on the way out.
+        naive = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone is None]
+        return _as_utc(frame, naive)
 
     def readings(
         self,
@@ -248,6 +250,8 @@ class Warehouse:
                 where.append(f"r.time {op} ?")
                 params.append(value)
         condition = " AND ".join(where)
+        if bucket in _ROLLUP_BUCKETS and agg in _ROLLUP_AGGREGATES and _whole_hours(start, end):
+            return self._from_rollup(condition.replace("r.time", "r.hour"), params, BUCKETS[bucket], agg)
         if bucket is None:
             query = f"SELECT r.time, r.sensor_id, r.measurement, r.field, r.value FROM readings r WHERE {condition} ORDER BY r.sensor_id, r.field, r.time"
         else:
@@ -262,6 +266,29 @@ class Warehouse:
         frame = self.sql(query, params)
         return frame.with_columns(
             pl.col("time").cast(pl.Datetime("ns", "UTC")), pl.col("value").cast(pl.Float64)
+        )
+
+    def _from_rollup(self, condition: str, params: list, interval: str, agg: str) -> pl.DataFrame:
+        """Hourly-or-coarser aggregates from the rollup kept at ingest (exact, not sampled)."""
+        value = _ROLLUP_AGGREGATES[agg]
+        query = (
+            f"SELECT time_bucket(INTERVAL '{interval}', r.hour)::TIMESTAMP_NS AS time, r.sensor_id, "
+            f"(SELECT any_value(measurement) FROM series WHERE series.sensor_id = r.sensor_id) AS measurement, "
+            f"r.field, {value} AS value FROM readings_hourly r WHERE {condition} "
+            f"GROUP BY ALL ORDER BY r.sensor_id, r.field, time"
+        )
+        frame = self.sql(query, params)
+        return frame.with_columns(
+            pl.col("time").cast(pl.Datetime("ns", "UTC")), pl.col("value").cast(pl.Float64)
+        )
+
+    def latest(self, sensor_ids: Sequence[str] | None = None) -> pl.DataFrame:
+        """The last value of every (sensor, field), from the table kept at ingest."""
+        where, params = (
+            ("WHERE sensor_id IN (SELECT unnest(?))", [list(sensor_ids)]) if sensor_ids else ("", [])
+        )
+        return self.sql(
+            f"SELECT sensor_id, field, time, value FROM latest {where} ORDER BY sensor_id, field", params
         )
 
     def quarantine(self) -> pl.DataFrame:
@@ -283,6 +310,25 @@ class Warehouse:
             f"TO '{_sql_path(out)}' (FORMAT parquet, PARTITION_BY (domain, month), OVERWRITE_OR_IGNORE)"
         )
         return out
+
+
+_ROLLUP_BUCKETS = ("1h", "1d", "1w", "1mo")
+_ROLLUP_AGGREGATES = {
+    "mean": "sum(r.total) / nullif(sum(r.n), 0)",
+    "min": "min(r.minimum)",
+    "max": "max(r.maximum)",
+    "sum": "sum(r.total)",
+    "count": "sum(r.n)",
+}
+
+
+def _whole_hours(*bounds: dt.datetime | str | None) -> bool:
+    """True when every given bound falls on a whole hour (so hourly rollups answer exactly)."""
+    for name, bound in zip(("start", "end"), bounds, strict=True):
+        value = _to_utc_naive(bound, name)
+        if value is not None and (value.minute or value.second or value.microsecond):
+            return False
+    return True
 
 
 def _sql_path(path: Path) -> str:
@@ -386,22 +432,26 @@ class _Stager:
         if staged == 0:
             return 0, 0
         # First occurrence of a key within the source wins; keys already stored are left alone.
+        # New rows go in sorted by sensor, field and time so that DuckDB's zone maps prune well.
         self.con.execute(
-            f"""INSERT INTO {table}
-                SELECT s.time, s.sensor_id, s.measurement, s.field, s.value, ? FROM (
+            f"""CREATE OR REPLACE TEMP TABLE _new AS
+                SELECT s.time, s.sensor_id, s.measurement, s.field, s.value FROM (
                     SELECT * FROM _stage_{table}
                     QUALIFY row_number() OVER (PARTITION BY sensor_id, field, time ORDER BY seq) = 1
                 ) s
                 WHERE NOT EXISTS (
                     SELECT 1 FROM {table} r
                     WHERE r.sensor_id = s.sensor_id AND r.field = s.field AND r.time = s.time
-                )""",
-            [self.ingest_id],
+                )
+                ORDER BY s.sensor_id, s.field, s.time"""
         )
-        stored = self.con.execute(
-            f"SELECT count(*) FROM {table} WHERE ingest_id = ?", [self.ingest_id]
-        ).fetchone()[0]
+        self.con.execute(f"INSERT INTO {table} SELECT *, ? FROM _new", [self.ingest_id])
+        stored = self.con.execute("SELECT count(*) FROM _new").fetchone()[0]
+        if table == "readings":
+            for statement in ROLLUP_UPDATES:
+                self.con.execute(statement)
         self.con.execute(f"DROP TABLE _stage_{table}")
+        self.con.execute("DROP TABLE _new")
         return stored, staged - stored
 
     def _store_rejects(self, rejects: pl.DataFrame) -> None:

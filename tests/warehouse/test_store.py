@@ -14,7 +14,7 @@ import pytest
 
 from observatory.errors import ParameterError
 from observatory.sources.base import READINGS_SCHEMA, SENSORS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
-from observatory.warehouse.store import Warehouse
+from observatory.warehouse.store import AGGREGATES, BUCKETS, Warehouse
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -199,3 +199,19 @@ def test_communes_and_parquet_partitions(warehouse, tmp_path):
     ]
     back = pl.read_parquet(out / "**/*.parquet", hive_partitioning=True)
     assert back.height == 24 * 60
+
+
+def test_rollups_kept_at_ingest_equal_the_raw_aggregates(warehouse):
+    warehouse.ingest("a", "sha-a", "line-protocol", [Batch(readings=readings("s1", 50), sensors=sensors())])
+    late = readings("s1", 50, start=T0 + dt.timedelta(minutes=30 + 24 * 60))  # overlaps hours, new keys
+    warehouse.ingest("b", "sha-b", "line-protocol", [Batch(readings=pl.concat([late, readings("s1", 10)]))])
+    for bucket, agg in [("1h", "mean"), ("1d", "max"), ("1d", "mean"), ("1d", "count"), ("1w", "min")]:
+        fast = warehouse.readings(bucket=bucket, agg=agg)
+        raw = warehouse.sql(
+            f"SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', time) AS time, sensor_id, field, "
+            f"{AGGREGATES[agg]}(value)::DOUBLE AS value FROM readings GROUP BY ALL ORDER BY sensor_id, field, time"
+        )
+        assert fast["time"].to_list() == raw["time"].to_list(), bucket
+        assert fast["value"].to_list() == pytest.approx(raw["value"].to_list()), (bucket, agg)
+    (last,) = warehouse.latest().iter_rows(named=True)
+    assert last["time"] == late["time"][-1] and last["value"] == late["value"][-1]
