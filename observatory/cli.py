@@ -83,9 +83,7 @@ def _cmd_risk(args: argparse.Namespace) -> int:
             )
         frame = zoning.storm_replay(args.storm_id)
     else:
-        from observatory.risk import composite
-
-        frame = composite.commune_index()
+        frame = zoning.commune_index(zoning.parse_weights(args.weights), since=args.since)
     emit(frame, args.format, max_rows=40)
     return 0
 
@@ -176,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     risk.add_argument("--return-periods", default="10,25,50,100", help="years, comma-separated")
     risk.add_argument("--since", type=int, default=None, help="first season (e.g. 1966: satellite era only)")
     risk.add_argument("--gust", action="store_true", help="3-s gusts instead of 1-min sustained winds")
+    risk.add_argument(
+        "--weights", default=None, help="index weights, e.g. cyclone=0.4,seismic=0.2,volcanic=0.2,coastal=0.2"
+    )
     risk.add_argument("--format", choices=("table", "csv", "json"), default="table")
     risk.set_defaults(func=_cmd_risk)
 

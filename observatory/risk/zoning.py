@@ -158,3 +158,41 @@ def storm_replay(storm_id: str, config: Settings | None = None) -> pl.DataFrame:
 def _names(config: Settings) -> pl.DataFrame:
     frame = communes(config)
     return pl.DataFrame({"insee": frame["insee"].tolist(), "name": frame["name"].tolist()})
+
+
+def commune_index(
+    weights: dict[str, float] | None = None,
+    cyclone_period_yr: float = 100,
+    since: int | None = None,
+    config: Settings | None = None,
+) -> pl.DataFrame:
+    """The composite multi-risk index per commune (``observatory.risk.index``), with the cyclone
+    hazard taken as each commune's ``cyclone_period_yr``-year wind; every component a column."""
+    from observatory.risk.index import IndexWeights, composite_index, martinique_hazards
+
+    config = config or settings()
+    chosen = IndexWeights.from_dict(weights, normalise=True) if weights else IndexWeights()
+    winds = commune_return_periods((cyclone_period_yr,), since=since, config=config)
+    cyclone = winds.to_pandas().set_index("insee").iloc[:, -1]
+    frame = composite_index(martinique_hazards(cyclone, config), chosen, config=config)
+    return pl.from_pandas(frame).with_columns(pl.col(pl.Float64).round(4))
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """Weights from 'cyclone=0.4,seismic=0.2,...' (names checked by IndexWeights)."""
+    if not text:
+        return None
+    weights = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ParameterError(
+                f"{item!r} is not name=number",
+                parameter="--weights",
+                hint="e.g. cyclone=0.4,seismic=0.2,volcanic=0.2,coastal=0.2",
+            ) from None
+        if not sep:
+            raise ParameterError(f"{item!r} is not name=number", parameter="--weights")
+    return weights

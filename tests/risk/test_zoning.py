@@ -52,10 +52,8 @@ def test_dean_2007_replay_brings_hurricane_force_winds_in_the_morning_of_17_augu
     peak = dean.sort("wind_ms")[-1]
     assert peak["time_peak_utc"][0].date() == dt.date(2007, 8, 17)
     offsets = dean.select(
-
-            pl.col("time_peak_local").dt.replace_time_zone(None)
-            - pl.col("time_peak_utc").dt.replace_time_zone(None)
-
+        pl.col("time_peak_local").dt.replace_time_zone(None)
+        - pl.col("time_peak_utc").dt.replace_time_zone(None)
     )
     assert offsets.to_series().unique().to_list() == [dt.timedelta(hours=-4)]
 
@@ -94,3 +92,36 @@ def test_cli_replay_csv_gives_wind_gust_and_time_of_peak():
     assert max(float(r["wind_ms"]) for r in rows) >= 33
     assert all(float(r["gust_ms"]) > float(r["wind_ms"]) for r in rows)
     assert all(r["time_peak_utc"].endswith("Z") and r["time_peak_local"].endswith("-04:00") for r in rows)
+
+
+def test_cli_index_shows_every_component_and_ranks_all_communes():
+    result = _cli("risk", "index", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 34 and sorted(int(r["rank"]) for r in rows)[0] == 1
+    for column in (
+        "cyclone",
+        "seismic",
+        "volcanic",
+        "coastal",
+        "hazard",
+        "exposure",
+        "vulnerability",
+        "index",
+    ):
+        assert column in rows[0]
+    assert {r["seismic"] for r in rows} == {"3.0"}  # zone 5 everywhere: a_gr = 3 m/s²
+
+
+def test_index_weights_change_the_ranking():
+    volcanic = zoning.commune_index({"volcanic": 1.0})
+    coastal = zoning.commune_index({"coastal": 1.0})
+    top_hazard = volcanic.sort("hazard", descending=True)["insee"][0]
+    assert top_hazard in {"97225", "97219", "97221", "97203", "97201", "97211"}  # Pelée's flanks
+    assert volcanic["insee"].to_list() != coastal["insee"].to_list()
+    assert volcanic.filter(pl.col("insee") == "97226")["hazard"][0] == 0  # Sainte-Anne: far from Pelée
+
+
+def test_unknown_weight_names_the_parameter():
+    with pytest.raises(ParameterError, match="Did you mean 'seismic'"):
+        zoning.commune_index(zoning.parse_weights("seismc=1"))
