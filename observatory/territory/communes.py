@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import math
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,8 +18,12 @@ from observatory.errors import DataFormatError
 from observatory.territory.crs import METRIC_CRS, STORAGE_CRS
 from observatory.territory.registry import fetch
 
+COAST_SNAP_M = (
+    2_000.0  # a point off every commune but this close (coast, harbour, islet) takes the nearest, metres
+)
 _POPULATION_COLUMNS = ("COM", "Commune", "PMUN", "PCAP", "PTOT")
 _M2_PER_KM2 = 1e6
+log = logging.getLogger(__name__)
 
 
 def read_population(path: Path) -> pd.DataFrame:
@@ -91,3 +98,53 @@ def island(config: Settings | None = None) -> gpd.GeoDataFrame:
     path = fetch("island", config or settings())
     frame = gpd.read_file(path)
     return frame.set_crs(STORAGE_CRS, allow_override=True)[["geometry"]]
+
+
+def communes_at(
+    lon: Sequence[float | None], lat: Sequence[float | None], config: Settings | None = None
+) -> list[str | None]:
+    """INSEE code of the commune holding each WGS84 point (degrees), or None.
+
+    A point inside no commune polygon (the boundaries are simplified, so a quay or a beach may fall
+    just outside) takes the nearest commune within COAST_SNAP_M; farther out it stays None, and the
+    count of such points is logged as a warning. Missing coordinates give None without a warning.
+    """
+    wanted = [
+        i
+        for i, (x, y) in enumerate(zip(lon, lat, strict=True))
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+    ]
+    result: list[str | None] = [None] * len(lon)
+    if not wanted:
+        return result
+    shapes = communes(config)[["insee", "geometry"]]
+    points = gpd.GeoDataFrame(
+        {"row": wanted},
+        geometry=gpd.points_from_xy([lon[i] for i in wanted], [lat[i] for i in wanted]),
+        crs=STORAGE_CRS,
+    )
+    inside = gpd.sjoin(points, shapes, how="inner", predicate="within")
+    for row, insee in _first_per_row(inside):
+        result[row] = insee
+    outside = points[[result[i] is None for i in wanted]]
+    if len(outside):
+        near = gpd.sjoin_nearest(
+            outside.to_crs(METRIC_CRS), shapes.to_crs(METRIC_CRS), how="inner", max_distance=COAST_SNAP_M
+        )
+        for row, insee in _first_per_row(near):
+            result[row] = insee
+    lost = sum(result[i] is None for i in wanted)
+    if lost:
+        log.warning(
+            "%d point(s) lie more than %.0f m from every commune of Martinique: insee left null",
+            lost,
+            COAST_SNAP_M,
+        )
+    return result
+
+
+def _first_per_row(joined) -> Iterator[tuple[int, str]]:
+    """(row, insee) once per point; on overlapping slivers the lowest INSEE code wins, for determinism."""
+    ordered = joined.sort_values(["row", "insee"])
+    for row, insee in zip(ordered["row"], ordered["insee"], strict=True):
+        yield int(row), str(insee)
