@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,7 +139,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.print_command:
         print(" ".join(command))
         return 0
-    return subprocess.call(command, env=served_environment())
+    # Become the server (exec), so that whoever started `observatory serve` stops the server itself.
+    os.execve(command[0], command, served_environment())
 
 
 def build_parser() -> argparse.ArgumentParser:
