@@ -81,9 +81,25 @@ def _cmd_risk(args: argparse.Namespace) -> int:
                 "a storm id is needed", parameter="STORM_ID", hint="e.g. observatory risk replay AL042007"
             )
         frame = zoning.storm_replay(args.storm_id)
-    else:
+    elif args.hazard == "index":
         frame = zoning.commune_index(zoning.parse_weights(args.weights), since=args.since)
+    else:
+        return _export_risk(args)
     emit(frame, args.format, max_rows=40)
+    return 0
+
+
+def _export_risk(args: argparse.Namespace) -> int:
+    from observatory.config import settings
+    from observatory.risk import outputs
+
+    layers = outputs.risk_layers()
+    out = Path(args.out) if args.out else settings().data_dir / "risk"
+    for path in outputs.write_files(layers, out):
+        print(path)
+    if args.postgis:
+        for table, rows in outputs.publish_postgis(layers, args.postgis).items():
+            print(f"PostGIS {table}: {rows} rows (SRID 4326)")
     return 0
 
 
@@ -169,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     risk = sub.add_parser(
         "risk", help="multi-risk zoning per commune (cyclone return periods, replays, index)"
     )
-    risk.add_argument("hazard", choices=("cyclone", "replay", "index"))
+    risk.add_argument("hazard", choices=("cyclone", "replay", "index", "export"))
     risk.add_argument("storm_id", nargs="?", metavar="STORM_ID", help="HURDAT2 id for replay, e.g. AL042007")
     risk.add_argument("--return-periods", default="10,25,50,100", help="years, comma-separated")
     risk.add_argument("--since", type=int, default=None, help="first season (e.g. 1966: satellite era only)")
@@ -178,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights", default=None, help="index weights, e.g. cyclone=0.4,seismic=0.2,volcanic=0.2,coastal=0.2"
     )
     risk.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    risk.add_argument(
+        "--out", default=None, help="export: folder for GeoParquet and GeoJSON (default: data dir/risk)"
+    )
+    risk.add_argument(
+        "--postgis", default=None, metavar="DSN", help="export: also write the layers to PostGIS"
+    )
     risk.set_defaults(func=_cmd_risk)
 
     serve = sub.add_parser("serve", help="serve the dashboards with Panel")
