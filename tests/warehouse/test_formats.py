@@ -51,3 +51,26 @@ def test_a_truncated_gzip_is_a_clear_error(tmp_path):
 def test_unknown_format_name_suggests():
     with pytest.raises(ParameterError, match="Did you mean 'line-protocol'"):
         by_name("line-protocole")
+
+
+def test_line_protocol_file_ingests_with_bad_lines_quarantined(tmp_path):
+    from observatory.warehouse.ingest import ingest_file
+    from observatory.warehouse.store import Warehouse
+
+    path = tmp_path / "telegraf.lp.gz"
+    good = SAMPLES["line-protocol"].decode()
+    path.write_bytes(
+        gzip.compress(
+            (
+                good
+                + "weather,sensor_id=mq-wx-01 temperature=hot 1700000060000000000\n"
+                + good.replace("1700000000", "1700000120")
+            ).encode()
+        )
+    )
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        report = ingest_file(wh, path)
+        assert (report.format, report.readings, report.rejected) == ("line-protocol", 4, 1)
+        (bad,) = wh.quarantine().iter_rows(named=True)
+        assert bad["source"] == str(path) and bad["line"] == 3 and "hot" in bad["reason"] + bad["text"]
+        assert ingest_file(wh, path).skipped

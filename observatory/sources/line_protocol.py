@@ -1,0 +1,1246 @@
+"""InfluxDB line protocol (files, streams, gzip) to canonical readings, bad lines quarantined.
+
+Syntax follows InfluxData's `line-protocol/v2` decoder (github.com/influxdata/line-protocol,
+``lineprotocol/decoder.go``). Where it and InfluxDB's own ``models`` parser disagree (the 16
+implementation-defined cases of ``shared/conformance/line_protocol_cases.json``) this module
+follows line-protocol/v2 throughout:
+
+- timestamps span the whole int64 range, -2**63 included (InfluxDB stops at +-(2**63 - 2));
+- CRLF ends a line like LF; a bare CR outside a string field value is an error, in a comment too;
+- control characters (0x00-0x1f, 0x7f) are refused in measurements, tag keys and values and field
+  keys, NUL included; only spaces may indent a line, so a TAB before ``#`` is an error;
+- in string field values ``\\n``, ``\\r``, ``\\t`` decode to LF, CR, TAB besides ``\\"`` and ``\\\\``
+  (any other backslash is kept); a raw newline inside quotes belongs to the value;
+- ``\\=`` in a measurement keeps its backslash (``=`` needs no escape there);
+- tag keys named ``_measurement``, ``_field`` or ``time`` are ordinary tags (a 2.x server rule);
+- a line that repeats a tag key is rejected, as line-protocol/v2's corpus harness does.
+
+Beyond the conformance cases, by choice: a line that repeats a field key is rejected (keeping
+either value would hide the other); hexadecimal floats, which Go's ParseFloat would take, are
+refused; an entry (a line, or the lines a quoted string spans) longer than ``max_line_bytes`` is
+rejected on its first line and reading resumes on the next one, which bounds memory.
+
+A missing timestamp takes ``default_time_ns``: by default the ingest time (when parsing starts)
+truncated to the precision (line-protocol/v2's ``Decoder.Time`` truncates it too). Readings are long and canonical
+(ARCHITECTURE.md): float, int, uint and bool fields go to ``readings`` as float64 (true 1.0,
+false 0.0; integers beyond 2**53 round to the nearest float64), string fields to
+``text_readings``; ``series`` keeps each series' full tag set as JSON. Exact typed values come
+from ``iter_entries`` / ``parse_line``.
+
+Speed: lines without a quote, backslash or control byte (nearly all sensor data) are parsed
+column-wise with Polars string kernels; every other line, and any line the column-wise pass
+cannot vouch for, goes through the byte-level parser, which is the reference for both.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import time as _time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from observatory.errors import DataFormatError, ParameterError, did_you_mean
+from observatory.sources import base
+
+PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}  # ns per timestamp unit
+DEFAULT_BATCH_LINES = 100_000  # lines per batch when streaming
+MAX_LINE_BYTES = 1 << 20  # longest entry accepted, bytes; sensor lines are ~100 bytes
+CHUNK_BYTES = 1 << 20  # read size, bytes
+GZIP_MAGIC = b"\x1f\x8b"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT64_MAX = 2**64 - 1
+REJECT_TEXT_CHARS = 4096  # quarantined text kept per rejected entry, characters
+
+FIELD_KINDS = ("float", "int", "uint", "bool", "string")
+KIND = pl.Enum(FIELD_KINDS)
+POINTS_SCHEMA = {
+    "line_no": pl.Int64,
+    "time": pl.Datetime("ns", "UTC"),
+    "sensor_id": pl.String,
+    "measurement": pl.String,
+    "field": pl.String,
+    "kind": KIND,
+    "value": pl.Float64,
+    "text": pl.String,
+}
+READINGS_SCHEMA = {
+    "time": pl.Datetime("ns", "UTC"),
+    "sensor_id": pl.String,
+    "measurement": pl.String,
+    "field": pl.String,
+    "value": pl.Float64,
+}
+TEXT_READINGS_SCHEMA = {**READINGS_SCHEMA, "value": pl.String}
+SERIES_SCHEMA = {"sensor_id": pl.String, "measurement": pl.String, "tags": pl.String}
+REJECTS_SCHEMA = {"line_no": pl.Int64, "reason": pl.String, "text": pl.String}
+
+
+class Point(NamedTuple):
+    """One decoded entry. ``fields`` maps a name to (kind, value), kind one of ``FIELD_KINDS``;
+    int/uint values are exact Python ints. ``time_ns`` is None when the line has no timestamp."""
+
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, tuple[str, Any]]
+    time_ns: int | None = None
+
+
+class Reject(NamedTuple):
+    """A rejected entry: its first line (1-based in the file or stream), why, and its text."""
+
+    line_no: int
+    reason: str
+    text: str
+
+
+def _first_reject_error(rejects: list[Reject], source: str | None) -> DataFormatError:
+    first = rejects[0]
+    more = f" ({len(rejects)} rejected entries in all)" if len(rejects) > 1 else ""
+    return DataFormatError(
+        f"{first.reason}{more}: {first.text[:120]!r}",
+        path=source,
+        line=first.line_no,
+        hint="Fix or remove the line, or ingest with quarantine to keep the good lines.",
+    )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Canonical tables for a run of lines ``first_line``..``last_line`` of ``source``.
+
+    ``readings``: time, sensor_id, measurement, field, value (float64); ``text_readings``: the
+    same with a string value; ``series``: sensor_id, measurement, tags (JSON object, sorted
+    keys); ``rejects``: line_no, reason, text.
+    """
+
+    readings: pl.DataFrame
+    text_readings: pl.DataFrame
+    series: pl.DataFrame
+    rejects: pl.DataFrame
+    first_line: int
+    last_line: int
+    source: str | None = None
+
+    def raise_for_rejects(self) -> None:
+        """Raise DataFormatError naming the source and the first rejected line, if any."""
+        if self.rejects.height:
+            rejects = [Reject(*row) for row in self.rejects.iter_rows()]
+            raise _first_reject_error(rejects, self.source)
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """Points of a run of lines, one row per field (``POINTS_SCHEMA``), and the rejected entries.
+
+    ``points`` keeps each field's kind; ``value`` is float64 for numbers and bools, ``text`` the
+    string value. ``lines`` is the number of physical lines read.
+    """
+
+    points: pl.DataFrame
+    rejects: list[Reject]
+    series: pl.DataFrame
+    lines: int
+    first_line: int = 1
+    source: str | None = None
+
+    @property
+    def readings(self) -> pl.DataFrame:
+        """Numeric and bool fields in the canonical long format (value float64)."""
+        return self.points.filter(pl.col("kind") != "string").select(list(READINGS_SCHEMA))
+
+    @property
+    def text_readings(self) -> pl.DataFrame:
+        """String fields in the canonical long format (value Utf8)."""
+        strings = self.points.filter(pl.col("kind") == "string")
+        return strings.select(*list(READINGS_SCHEMA)[:-1], pl.col("text").alias("value"))
+
+    def rejects_frame(self) -> pl.DataFrame:
+        """The rejected entries as a DataFrame (line_no, reason, text)."""
+        return pl.DataFrame(self.rejects, schema=REJECTS_SCHEMA, orient="row")
+
+    def to_batch(self) -> Batch:
+        """The canonical tables of this result."""
+        return Batch(
+            readings=self.readings,
+            text_readings=self.text_readings,
+            series=self.series,
+            rejects=self.rejects_frame(),
+            first_line=self.first_line,
+            last_line=self.first_line + self.lines - 1,
+            source=self.source,
+        )
+
+    def raise_for_rejects(self) -> None:
+        """Raise DataFormatError naming the source and the first rejected line, if any."""
+        if self.rejects:
+            raise _first_reject_error(self.rejects, self.source)
+
+
+# ---------------------------------------------------------------------------------------------
+# The byte-level parser: the reference, used for every line the column-wise pass does not take.
+
+_SPACE, _COMMA, _EQUALS, _QUOTE, _BACKSLASH, _HASH, _LF, _CR = b' ,="\\#\n\r'
+_WHITESPACE = (_SPACE, _CR, _LF)
+_BOOL_START = frozenset(b"tTfF")
+_NUMBER_START = frozenset(b"-0123456789.")
+_BOOLS = {
+    **dict.fromkeys((b"t", b"T", b"true", b"True", b"TRUE"), True),
+    **dict.fromkeys((b"f", b"F", b"false", b"False", b"FALSE"), False),
+}
+# Token scanners. A backslash pairs with the next byte only when that byte is escapable there;
+# otherwise it is an ordinary byte, as in line-protocol/v2's takeEsc.
+_MEASUREMENT_RE = re.compile(rb"(?:\\[ ,]|[^, \x00-\x1f\x7f])*")
+_KEY_RE = re.compile(rb"(?:\\[,= ]|[^,= \x00-\x1f\x7f])*")  # tag keys, tag values, field keys
+_STRING_RE = re.compile(rb'(?:\\[\\"nrt]|\\(?![\\"nrt])|[^"\\])*+')
+_FIELD_VALUE_RE = re.compile(rb"[^, \r\n]*")
+_TIME_RE = re.compile(rb"[-0-9]*")
+_COMMENT_RE = re.compile(rb"[^\x00-\x1f\x7f]*")
+_SPACES_RE = re.compile(rb" *")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_INT_RE = re.compile(rb"-?[0-9]+")
+_UINT_RE = re.compile(rb"[0-9]+")
+_FLOAT_RE = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_UNESCAPE_MEASUREMENT = re.compile(rb"\\([ ,])")
+_UNESCAPE_KEY = re.compile(rb"\\([,= ])")
+_UNESCAPE_STRING = re.compile(rb'\\([\\"nrt])')
+_STRING_ESCAPES = {b"\\": b"\\", b'"': b'"', b"n": b"\n", b"r": b"\r", b"t": b"\t"}
+
+
+class _Syntax(Exception):
+    """A syntax error at byte ``pos``; the entry is abandoned up to the end of that line."""
+
+    def __init__(self, pos: int, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = message
+
+
+class _Truncated(Exception):
+    """The entry runs past the bytes available (window end or end of the buffer); ``pos`` is
+    where the unfinished token started."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+
+
+class _Failure(NamedTuple):
+    pos: int
+    message: str
+
+
+_NEED_MORE = object()  # the entry's end lies beyond the data read so far
+_TOO_LONG = object()  # the entry is longer than max_line_bytes
+
+
+def _at(buf: bytes, pos: int, end: int) -> int:
+    if pos >= end:
+        raise _Truncated(pos)
+    return buf[pos]
+
+
+def _show(raw: bytes) -> str:
+    """``raw`` quoted for a reject reason: control bytes and invalid UTF-8 as \\xNN escapes."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return "'" + _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text) + "'"
+
+
+def _decode(raw: bytes, pos: int, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Syntax(pos, f"invalid UTF-8 in {what} {_show(raw)}") from None
+
+
+def _token(
+    pattern: re.Pattern[bytes], unescape: re.Pattern[bytes], buf: bytes, pos: int, end: int
+) -> tuple[bytes, int]:
+    stop = pattern.match(buf, pos, end).end()
+    raw = buf[pos:stop]
+    if _BACKSLASH in raw:
+        raw = unescape.sub(rb"\1", raw)
+    return raw, stop
+
+
+def _describe(byte: int) -> str:
+    if byte in (_LF, _CR):
+        return "end of line"
+    return repr(chr(byte)) if byte < 0x80 else f"byte 0x{byte:02x}"
+
+
+def _parse_tags(buf: bytes, pos: int, end: int) -> tuple[dict[str, str], int]:
+    tags: dict[str, str] = {}
+    while _at(buf, pos, end) == _COMMA:
+        pos += 1
+        if _at(buf, pos, end) in _WHITESPACE:
+            raise _Syntax(pos, "expected a tag key after the comma")
+        raw_key, stop = _token(_KEY_RE, _UNESCAPE_KEY, buf, pos, end)
+        if not raw_key:
+            raise _Syntax(pos, f"expected a tag key, found {_describe(buf[pos])}")
+        key = _decode(raw_key, pos, "tag key")
+        if _at(buf, stop, end) != _EQUALS:
+            raise _Syntax(stop, f"expected '=' after tag key {key!r}, found {_describe(buf[stop])}")
+        raw_value, after = _token(_KEY_RE, _UNESCAPE_KEY, buf, stop + 1, end)
+        if not raw_value:
+            raise _Syntax(stop + 1, f"missing value of tag {key!r}")
+        if key in tags:
+            raise _Syntax(pos, f"duplicate tag key {key!r}")
+        tags[key] = _decode(raw_value, stop + 1, "tag value")
+        pos = after
+    return tags, pos
+
+
+def _number(raw: bytes, pos: int) -> tuple[str, Any]:
+    if raw.endswith(b"i"):
+        if not _INT_RE.fullmatch(raw, 0, len(raw) - 1):
+            raise _Syntax(pos, f"invalid integer {_show(raw)}")
+        value = int(raw[:-1])
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _Syntax(pos, f"integer {_show(raw)} out of the int64 range")
+        return "int", value
+    if raw.endswith(b"u"):
+        if not _UINT_RE.fullmatch(raw, 0, len(raw) - 1):
+            raise _Syntax(pos, f"invalid unsigned integer {_show(raw)}")
+        value = int(raw[:-1])
+        if value > UINT64_MAX:
+            raise _Syntax(pos, f"unsigned integer {_show(raw)} out of the uint64 range")
+        return "uint", value
+    if not _FLOAT_RE.fullmatch(raw):
+        raise _Syntax(pos, f"invalid number {_show(raw)}")
+    number = float(raw)
+    if number in (float("inf"), float("-inf")):
+        raise _Syntax(pos, f"float {_show(raw)} out of the float64 range")
+    return "float", number
+
+
+def _field_value(buf: bytes, pos: int, end: int) -> tuple[tuple[str, Any], int]:
+    first = _at(buf, pos, end)
+    if first == _QUOTE:
+        stop = _STRING_RE.match(buf, pos + 1, end).end()
+        if stop >= end:
+            raise _Truncated(pos)
+        raw = buf[pos + 1 : stop]
+        if _BACKSLASH in raw:
+            raw = _UNESCAPE_STRING.sub(lambda m: _STRING_ESCAPES[m.group(1)], raw)
+        return ("string", _decode(raw, pos, "string field value")), stop + 1
+    stop = _FIELD_VALUE_RE.match(buf, pos, end).end()
+    raw = buf[pos:stop]
+    if first in _BOOL_START:
+        if raw not in _BOOLS:
+            raise _Syntax(pos, f"invalid boolean {_show(raw)}")
+        return ("bool", _BOOLS[raw]), stop
+    if first in _NUMBER_START:
+        return _number(raw, pos), stop
+    if first in _WHITESPACE or first == _COMMA:
+        raise _Syntax(pos, "missing field value")
+    raise _Syntax(pos, f"field value {_show(raw)} has no recognised type (quote strings)")
+
+
+def _parse_fields(buf: bytes, pos: int, end: int) -> tuple[dict[str, tuple[str, Any]], int]:
+    fields: dict[str, tuple[str, Any]] = {}
+    while True:
+        raw_key, stop = _token(_KEY_RE, _UNESCAPE_KEY, buf, pos, end)
+        if not raw_key:
+            found = _at(buf, pos, end)
+            raise _Syntax(
+                pos,
+                "missing fields" if found in _WHITESPACE else f"invalid field key start {_describe(found)}",
+            )
+        key = _decode(raw_key, pos, "field key")
+        if _at(buf, stop, end) != _EQUALS:
+            raise _Syntax(stop, f"expected '=' after field key {key!r}, found {_describe(buf[stop])}")
+        value, pos = _field_value(buf, stop + 1, end)
+        if key in fields:
+            raise _Syntax(stop + 1, f"duplicate field key {key!r}")
+        fields[key] = value
+        after = _at(buf, pos, end)
+        if after == _COMMA:
+            pos += 1
+        elif after in _WHITESPACE:
+            return fields, pos
+        else:
+            raise _Syntax(pos, f"unexpected {_describe(after)} after the value of field {key!r}")
+
+
+def _line_end(buf: bytes, pos: int, end: int) -> int | None:
+    """Index of the LF ending the line at ``pos`` (LF or CRLF), None if something else is there."""
+    byte = _at(buf, pos, end)
+    if byte == _LF:
+        return pos
+    if byte == _CR and _at(buf, pos + 1, end) == _LF:
+        return pos + 1
+    return None
+
+
+def _parse_time(buf: bytes, pos: int, end: int, unit_ns: int) -> tuple[int, int]:
+    stop = _TIME_RE.match(buf, pos, end).end()
+    raw = buf[pos:stop]
+    if _at(buf, stop, end) not in _WHITESPACE:
+        lf = buf.find(b"\n", pos, end)
+        raise _Syntax(pos, f"invalid timestamp {_show(buf[pos : lf if lf >= 0 else end])}")
+    lf = _line_end(buf, _SPACES_RE.match(buf, stop, end).end(), end)
+    if lf is None:
+        raise _Syntax(stop, "unexpected text after the timestamp")
+    if not _INT_RE.fullmatch(raw):
+        raise _Syntax(pos, f"invalid timestamp {_show(raw)}")
+    value = int(raw)
+    if not INT64_MIN <= value * unit_ns <= INT64_MAX:
+        raise _Syntax(pos, f"timestamp {raw.decode()} out of range")
+    return value * unit_ns, lf
+
+
+def _entry(buf: bytes, pos: int, end: int, unit_ns: int) -> tuple[Point | None, int]:
+    """Parse one entry starting at ``pos``; return it (None for a blank or comment line) and the
+    index of the LF that ends it."""
+    pos = _SPACES_RE.match(buf, pos, end).end()
+    first = _at(buf, pos, end)
+    if first == _HASH:
+        lf = _line_end(buf, _COMMENT_RE.match(buf, pos, end).end(), end)
+        if lf is None:
+            raise _Syntax(pos, "invalid character in comment line")
+        return None, lf
+    lf = _line_end(buf, pos, end)
+    if lf is not None:
+        return None, lf
+    raw, stop = _token(_MEASUREMENT_RE, _UNESCAPE_MEASUREMENT, buf, pos, end)
+    if not raw:
+        raise _Syntax(pos, f"invalid character {_describe(first)} at start of measurement name")
+    measurement = _decode(raw, pos, "measurement")
+    tags, pos = _parse_tags(buf, stop, end)
+    after = _at(buf, pos, end)
+    if after != _SPACE:
+        raise _Syntax(pos, "missing fields" if after in _WHITESPACE else f"unexpected {_describe(after)}")
+    fields, pos = _parse_fields(buf, _SPACES_RE.match(buf, pos, end).end(), end)
+    pos = _SPACES_RE.match(buf, pos, end).end()
+    lf = _line_end(buf, pos, end)
+    if lf is not None:
+        return Point(measurement, tags, fields, None), lf
+    time_ns, lf = _parse_time(buf, pos, end, unit_ns)
+    return Point(measurement, tags, fields, time_ns), lf
+
+
+def _parse_entry(buf: bytes, start: int, unit_ns: int, limit: int, eof: bool) -> tuple[object, int]:
+    """Parse the entry at line start ``start``: (outcome, index after it). The outcome is a Point,
+    None (blank or comment), a _Failure, _TOO_LONG or _NEED_MORE."""
+    window = min(len(buf), start + limit + 1)
+    try:
+        point, lf = _entry(buf, start, window, unit_ns)
+        return point, lf + 1
+    except _Syntax as err:
+        lf = buf.find(b"\n", err.pos, window)
+        if lf >= 0:
+            return _Failure(err.pos, err.message), lf + 1
+        failure: object = _Failure(err.pos, err.message)
+    except _Truncated as err:
+        failure = _Failure(err.pos, "unterminated string field value (no closing quote)")
+    if window == start + limit + 1:  # limit+1 bytes read and the entry goes on
+        first_lf = buf.find(b"\n", start)
+        return _TOO_LONG, first_lf + 1 if first_lf >= 0 else len(buf)
+    return (failure, len(buf)) if eof else (_NEED_MORE, start)
+
+
+def _precision_ns(precision: str) -> int:
+    try:
+        return PRECISION_NS[precision]
+    except (KeyError, TypeError):
+        raise ParameterError(
+            f"unknown timestamp precision {precision!r}",
+            parameter="precision",
+            hint=did_you_mean(str(precision), list(PRECISION_NS)),
+        ) from None
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8", "surrogatepass")  # lone surrogates become invalid UTF-8
+    return bytes(data)
+
+
+def _check_limit(max_line_bytes: int) -> int:
+    if not isinstance(max_line_bytes, int) or max_line_bytes < 1:
+        raise ParameterError(
+            f"max_line_bytes must be a positive integer, got {max_line_bytes!r}",
+            parameter="max_line_bytes",
+            hint=f"The default is {MAX_LINE_BYTES}.",
+        )
+    return max_line_bytes
+
+
+def iter_entries(
+    data: bytes | str, precision: str = "ns", first_line: int = 1, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[Point | Reject]:
+    """Decode ``data`` entry by entry with the byte-level parser, in input order: a Point per
+    entry (time_ns None when absent, in nanoseconds otherwise) or a Reject. Blank and comment
+    lines yield nothing. Slow but exact: the reference ``parse_lines`` is checked against."""
+    unit_ns = _precision_ns(precision)
+    limit = _check_limit(max_line_bytes)
+    buf = _as_bytes(data)
+    if buf and not buf.endswith(b"\n"):
+        buf += b"\n"
+    pos, line_no = 0, first_line
+    while pos < len(buf):
+        outcome, after = _parse_entry(buf, pos, unit_ns, limit, eof=True)
+        if outcome is _TOO_LONG:
+            yield Reject(line_no, _too_long_reason(limit), _long_text(buf, pos, limit))
+        elif isinstance(outcome, _Failure):
+            yield Reject(line_no, _reason(buf, pos, outcome, line_no), _reject_text(buf, pos, after))
+        elif outcome is not None:
+            yield outcome
+        line_no += buf.count(b"\n", pos, after)
+        pos = after
+
+
+def parse_line(text: str | bytes, precision: str = "ns") -> Point:
+    """Decode a single entry exactly; raise DataFormatError with the reason if it is invalid."""
+    outcomes = list(iter_entries(text, precision))
+    if len(outcomes) != 1:
+        raise DataFormatError(f"expected one entry, found {len(outcomes)}", line=1)
+    if isinstance(outcomes[0], Reject):
+        raise DataFormatError(outcomes[0].reason, line=outcomes[0].line_no)
+    return outcomes[0]
+
+
+def _reason(buf: bytes, start: int, failure: _Failure, line_no: int) -> str:
+    pos = min(failure.pos, len(buf))
+    line_start = buf.rfind(b"\n", start, pos) + 1 or start
+    column = pos - max(line_start, start) + 1
+    offset = buf.count(b"\n", start, pos)
+    where = f"line {line_no + offset}, column {column}" if offset else f"column {column}"
+    return f"{failure.message} ({where})"
+
+
+def _too_long_reason(limit: int) -> str:
+    return f"entry longer than {limit} bytes (max_line_bytes); an unclosed quote makes one"
+
+
+def _long_text(buf: bytes, start: int, limit: int) -> str:
+    """The quarantined text of an over-long entry: its first bytes, the same whether the entry
+    was met in memory or while streaming."""
+    raw = buf[start : start + min(limit, REJECT_TEXT_CHARS)]
+    lf = raw.find(b"\n")
+    return raw[: lf if lf >= 0 else len(raw)].decode("utf-8", "backslashreplace") + " [...]"
+
+
+def _reject_text(buf: bytes, start: int, after: int) -> str:
+    raw = buf[start:after]
+    raw = raw[:-2] if raw.endswith(b"\r\n") else raw.removesuffix(b"\n")
+    text = raw[: REJECT_TEXT_CHARS * 4].decode("utf-8", "backslashreplace")
+    return text if len(text) <= REJECT_TEXT_CHARS else text[:REJECT_TEXT_CHARS] + " [...]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Series keys: measurement and tags, identified by the tag named sensor_tag.
+
+
+def escape_measurement(name: str) -> str:
+    """``name`` escaped for the measurement position (comma and space)."""
+    return name.replace(",", "\\,").replace(" ", "\\ ")
+
+
+def escape_key(name: str) -> str:
+    """A tag key, tag value or field key escaped (comma, equals sign and space)."""
+    return name.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def series_key(measurement: str, tags: dict[str, str]) -> str:
+    """The InfluxDB series key: escaped measurement then tags sorted by key, e.g. ``weather,site=x``."""
+    pairs = "".join(f",{escape_key(k)}={escape_key(tags[k])}" for k in sorted(tags))
+    return escape_measurement(measurement) + pairs
+
+
+def _representable(text: str, what: str) -> str:
+    if not text:
+        raise ParameterError(f"empty {what}", parameter="point", hint="Line protocol has no empty names.")
+    if _CONTROL_RE.search(text):
+        raise ParameterError(f"{what} {text!r} holds a control character", parameter="point")
+    if text.endswith("\\"):
+        raise ParameterError(
+            f"{what} {text!r} ends with a backslash, which line protocol cannot write", parameter="point"
+        )
+    return text
+
+
+def _format_value(name: str, kind: str, value: Any) -> str:
+    if kind == "string":
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if kind == "bool":
+        return "true" if value else "false"
+    if (
+        kind == "float"
+        and isinstance(value, (int, float))
+        and abs(float(value)) != float("inf")
+        and value == value
+    ):
+        return repr(float(value))
+    if kind == "int" and isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+        return f"{value}i"
+    if kind == "uint" and isinstance(value, int) and 0 <= value <= UINT64_MAX:
+        return f"{value}u"
+    raise ParameterError(f"field {name!r}: {kind} value {value!r} cannot be written", parameter="point")
+
+
+def format_point(point: Point) -> str:
+    """``point`` as one line of line protocol, timestamp in ns: the inverse of ``parse_line``.
+
+    Raises ParameterError for what the syntax cannot carry: empty names, control characters,
+    a trailing backslash, a measurement starting with ``#``, non-finite floats, out-of-range ints.
+    """
+    name = _representable(point.measurement, "measurement")
+    if name.startswith("#"):
+        raise ParameterError(f"measurement {name!r} would read as a comment", parameter="point")
+    tags = "".join(
+        f",{escape_key(_representable(k, 'tag key'))}={escape_key(_representable(v, 'tag value'))}"
+        for k, v in point.tags.items()
+    )
+    if not point.fields:
+        raise ParameterError("a point needs at least one field", parameter="point")
+    fields = ",".join(
+        f"{escape_key(_representable(k, 'field key'))}={_format_value(k, kind, value)}"
+        for k, (kind, value) in point.fields.items()
+    )
+    stamp = "" if point.time_ns is None else f" {point.time_ns}"
+    return f"{escape_measurement(name)}{tags} {fields}{stamp}"
+
+
+@dataclass
+class _SeriesTable:
+    """Distinct series met so far: sensor_id, measurement, tags JSON, in first-seen order."""
+
+    sensor_tag: str | None
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, measurement: str, tags: dict[str, str]) -> int:
+        tags_json = json.dumps(tags, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        found = self.index.get((measurement, tags_json))
+        if found is not None:
+            return found
+        sensor = tags.get(self.sensor_tag) if self.sensor_tag is not None else None
+        sensor_id = sensor if sensor is not None else series_key(measurement, tags)
+        self.index[(measurement, tags_json)] = len(self.rows)
+        self.rows.append((sensor_id, measurement, tags_json))
+        return len(self.rows) - 1
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.rows, schema=SERIES_SCHEMA, orient="row")
+
+
+# ---------------------------------------------------------------------------------------------
+# The column-wise pass over plain lines.
+
+# Polars' casts accept exactly line protocol's number syntax once the first character is
+# screened (no '+', no letters: '-inf' and '-nan' are caught as non-finite); the hypothesis tests
+# in tests/sources/test_line_protocol.py hold the two parsers to that.
+_NUMBER_HEADS = list("-.0123456789")
+_DIGITS = list("0123456789")
+_TRUE = ["t", "T", "true", "True", "TRUE"]
+_FALSE = ["f", "F", "false", "False", "FALSE"]
+
+
+def _plain_lines(buf: bytes, starts: np.ndarray, lfs: np.ndarray, rows: np.ndarray, crlf: bool) -> pl.Series:
+    """The lines ``rows`` as a Polars Series, without their line ending. The buffer is viewed
+    as binary (other lines may hold invalid UTF-8) and only the gathered rows become text; a row
+    that is not UTF-8 after all turns null and goes to the byte-level parser."""
+    offsets = np.empty(len(starts) + 1, np.int64)
+    offsets[:-1] = starts
+    offsets[-1] = lfs[-1] + 1
+    array = pa.Array.from_buffers(
+        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
+    )
+    lines = pl.Series("line", array)
+    everything = len(rows) == len(starts)  # rows is ascending: all lines, in order
+    lines = (lines if everything else lines.gather(rows)).cast(pl.String, strict=False).str.strip_suffix("\n")
+    return lines.str.strip_suffix("\r") if crlf else lines
+
+
+def _series_lookup(keys: pl.Series, series: _SeriesTable) -> pl.DataFrame:
+    """Per distinct measurement+tags text: its series index in ``series`` (null if invalid)."""
+    distinct = keys.unique(maintain_order=True).drop_nulls().to_list()
+    index: list[int | None] = []
+    for key in distinct:
+        raw = key.encode() + b" "
+        try:
+            raw_name, stop = _token(_MEASUREMENT_RE, _UNESCAPE_MEASUREMENT, raw, 0, len(raw))
+            tags, stop = _parse_tags(raw, stop, len(raw))
+        except (_Syntax, _Truncated):
+            index.append(None)
+            continue
+        if not raw_name or stop != len(raw) - 1 or raw.startswith(b"#"):
+            index.append(None)
+            continue
+        index.append(series.add(raw_name.decode(), tags))
+    return pl.DataFrame({"key": distinct, "series": index}, schema={"key": pl.String, "series": pl.UInt32})
+
+
+def _fast_fields(parts: pl.DataFrame) -> pl.DataFrame:
+    """One row per field of ``parts`` (row, series, time_ns, fs): row, series, time_ns, field,
+    kind, value, and ok (false where the byte-level parser must decide)."""
+    kv = pl.col("kv").str.splitn("=", 2)
+    raw = pl.col("raw")
+    fields = (
+        parts.lazy()
+        .select("row", "series", "time_ns", pl.col("fs").str.split(",").alias("kv"))
+        .explode("kv")
+        .select(
+            "row",
+            "series",
+            "time_ns",
+            kv.struct.field("field_0").alias("field"),
+            kv.struct.field("field_1").alias("raw"),
+        )
+        .with_columns(
+            number=raw.str.slice(0, 1).is_in(_NUMBER_HEADS),
+            suffix=raw.str.slice(-1),
+            # a hash of (row, field) repeats when a line repeats a field key; a collision only
+            # sends the line to the byte-level parser
+            pair=pl.col("field").hash(seed=7) ^ pl.col("row").cast(pl.UInt64),
+        )
+    )
+    number, suffix = pl.col("number"), pl.col("suffix")
+    value = (
+        pl.when(~number)
+        .then(pl.when(raw.is_in(_TRUE)).then(1.0).when(raw.is_in(_FALSE)).then(0.0))
+        .when(suffix == "i")
+        .then(raw.str.head(-1).cast(pl.Int64, strict=False).cast(pl.Float64))
+        .when(suffix == "u")
+        .then(
+            pl.when(raw.str.slice(0, 1).is_in(_DIGITS)).then(
+                raw.str.head(-1).cast(pl.UInt64, strict=False).cast(pl.Float64)
+            )
+        )
+        .otherwise(raw.cast(pl.Float64, strict=False))
+    )
+    kind = (
+        pl.when(~number)
+        .then(pl.lit("bool"))
+        .when(suffix == "i")
+        .then(pl.lit("int"))
+        .when(suffix == "u")
+        .then(pl.lit("uint"))
+        .otherwise(pl.lit("float"))
+        .cast(KIND)
+    )
+    ok = (pl.col("field").str.len_bytes() > 0) & pl.col("value").is_finite().fill_null(False)
+    fields = fields.with_columns(value=value, kind=kind).with_columns(ok=ok).collect()
+    if fields.get_column("pair").n_unique() < fields.height:
+        fields = fields.with_columns(ok=pl.col("ok") & ~pl.col("pair").is_duplicated())
+    return fields.select("row", "series", "time_ns", "field", "kind", "value", "ok")
+
+
+def _fast_parse(
+    lines: pl.Series, series: _SeriesTable, unit_ns: int, default_ns: int
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Parse plain lines column-wise. Returns their fields (row = position in ``lines``, series
+    index, time_ns, field, kind, value) and the rows the byte-level parser must take instead."""
+    split = lines.str.splitn(" ", 3).struct.unnest()
+    keys, fs, ts = (split.get_column(name) for name in ("field_0", "field_1", "field_2"))
+    lookup = _series_lookup(keys, series)
+    low, high = -(2**63 // unit_ns), INT64_MAX // unit_ns
+    ts_int = pl.col("ts").cast(pl.Int64, strict=False)
+    parts = pl.DataFrame({"row": np.arange(len(lines), dtype=np.uint32), "key": keys, "fs": fs, "ts": ts})
+    parts = parts.join(lookup, on="key", how="left", maintain_order="left").select(
+        "row",
+        "series",
+        "fs",
+        time_ns=pl.when(pl.col("ts").is_null())
+        .then(pl.lit(default_ns, pl.Int64))
+        .otherwise(ts_int * unit_ns),
+        ok=pl.col("series").is_not_null()
+        & pl.col("fs").is_not_null()
+        & (
+            pl.col("ts").is_null() | (ts_int.is_between(low, high) & ~pl.col("ts").str.starts_with("+"))
+        ).fill_null(False),
+    )
+    line_ok = parts.get_column("ok")
+    fields = _fast_fields(parts.filter(line_ok) if not line_ok.all() else parts)
+    bad = parts.filter(~line_ok).get_column("row").to_numpy()
+    if not fields.get_column("ok").all():
+        bad = np.union1d(bad, fields.filter(~pl.col("ok")).get_column("row").to_numpy())
+        fields = fields.filter(pl.Series(~np.isin(fields.get_column("row").to_numpy(), bad)))
+    return fields.drop("ok"), bad.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# One window of the stream: lines starting before `complete`, with lookahead for quoted strings.
+
+
+@dataclass
+class _Context:
+    unit_ns: int
+    default_ns: int
+    limit: int
+    series: _SeriesTable
+    fast_path: bool = True
+
+
+@dataclass
+class _Collected:
+    """Entries parsed by the byte-level parser, as columns, plus rejects."""
+
+    line_no: list[int] = field(default_factory=list)
+    time_ns: list[int] = field(default_factory=list)
+    series: list[int] = field(default_factory=list)
+    name: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    value: list[float | None] = field(default_factory=list)
+    text: list[str | None] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def record(
+        self, line_no: int, buf: bytes, start: int, outcome: object, after: int, ctx: _Context
+    ) -> None:
+        """Keep the outcome of ``_parse_entry`` for the entry at ``start`` (line ``line_no``)."""
+        if outcome is _TOO_LONG:
+            self.rejects.append(
+                Reject(line_no, _too_long_reason(ctx.limit), _long_text(buf, start, ctx.limit))
+            )
+        elif isinstance(outcome, _Failure):
+            reason = _reason(buf, start, outcome, line_no)
+            self.rejects.append(Reject(line_no, reason, _reject_text(buf, start, after)))
+        elif isinstance(outcome, Point):
+            self.add(line_no, outcome, ctx)
+
+    def add(self, line_no: int, point: Point, ctx: _Context) -> None:
+        series = ctx.series.add(point.measurement, point.tags)
+        time_ns = point.time_ns if point.time_ns is not None else ctx.default_ns
+        for name, (kind, value) in point.fields.items():
+            self.line_no.append(line_no)
+            self.time_ns.append(time_ns)
+            self.series.append(series)
+            self.name.append(name)
+            self.kind.append(kind)
+            self.value.append(None if kind == "string" else float(value))
+            self.text.append(value if kind == "string" else None)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "line_no": self.line_no,
+                "time_ns": self.time_ns,
+                "series": self.series,
+                "field": self.name,
+                "kind": self.kind,
+                "value": self.value,
+                "text": self.text,
+            },
+            schema={
+                "line_no": pl.Int64,
+                "time_ns": pl.Int64,
+                "series": pl.UInt32,
+                "field": pl.String,
+                "kind": KIND,
+                "value": pl.Float64,
+                "text": pl.String,
+            },
+        )
+
+
+def _special_lines(buf: bytes, complete: int, lfs: np.ndarray) -> np.ndarray:
+    """Indices of the lines that hold a quote, a backslash, a control byte other than the line
+    ending (LF or CRLF), or invalid UTF-8: those go to the byte-level parser."""
+    view = np.frombuffer(buf, np.uint8, count=complete)
+    found = []
+    control = view < 0x20
+    if np.count_nonzero(control) > np.searchsorted(lfs, complete):  # something besides LF
+        positions = np.flatnonzero(control & (view != _LF))
+        after = np.frombuffer(buf, np.uint8)[np.minimum(positions + 1, len(buf) - 1)]
+        found.append(positions[(view[positions] != _CR) | (after != _LF) | (positions + 1 >= len(buf))])
+    for byte in b'"\\\x7f':
+        if buf.find(byte, 0, complete) >= 0:
+            found.append(np.flatnonzero(view == byte))
+    region = buf[:complete]
+    if not region.isascii():
+        try:
+            region.decode("utf-8")
+        except UnicodeDecodeError:
+            found.append(np.flatnonzero(view >= 0x80))
+    if not found:
+        return np.empty(0, np.int64)
+    return np.unique(np.searchsorted(lfs, np.concatenate(found)))
+
+
+def _careful(
+    buf: bytes,
+    lines: np.ndarray,
+    starts: np.ndarray,
+    lfs: np.ndarray,
+    first_line: int,
+    eof: bool,
+    ctx: _Context,
+) -> tuple[_Collected, np.ndarray, int | None]:
+    """Run the byte-level parser on the entries starting at ``lines`` (ascending). Returns what it
+    found, the mask of lines consumed by its entries, and the line where it needs more data."""
+    out = _Collected()
+    consumed = np.zeros(len(starts), bool)
+    resume = 0
+    for line in lines.tolist():
+        if line < resume:
+            continue
+        start = int(starts[line])
+        outcome, after = _parse_entry(buf, start, ctx.unit_ns, ctx.limit, eof)
+        if outcome is _NEED_MORE:
+            return out, consumed, line
+        out.record(first_line + line, buf, start, outcome, after, ctx)
+        resume = int(np.searchsorted(lfs, after - 1)) + 1
+        consumed[line:resume] = True
+    return out, consumed, None
+
+
+def _fast_frame(
+    buf: bytes,
+    starts: np.ndarray,
+    lfs: np.ndarray,
+    rows: np.ndarray,
+    first_line: int,
+    ctx: _Context,
+    slow: _Collected,
+) -> pl.DataFrame:
+    """Fields of the plain lines ``rows`` in the layout of ``_Collected.frame``; lines the
+    column-wise pass refuses are parsed one by one into ``slow``."""
+    if not len(rows):
+        return _Collected().frame()
+    lines = _plain_lines(buf, starts, lfs, rows, crlf=_CR in buf)
+    fields, retry = _fast_parse(lines, ctx.series, ctx.unit_ns, ctx.default_ns)
+    for row in rows[retry].tolist():
+        start = int(starts[row])
+        slow.record(
+            first_line + row, buf, start, *_parse_entry(buf, start, ctx.unit_ns, ctx.limit, True), ctx
+        )
+    line_no = pl.Series(rows + first_line).gather(fields.get_column("row"))
+    return fields.select(
+        line_no=line_no,
+        time_ns="time_ns",
+        series="series",
+        field="field",
+        kind="kind",
+        value="value",
+        text=pl.lit(None, pl.String),
+    )
+
+
+def _window_points(
+    fast: pl.DataFrame, slow: pl.DataFrame, ctx: _Context
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Points (``POINTS_SCHEMA``, in line order) and the distinct series they belong to."""
+    columns = pl.concat([fast, slow], how="vertical") if slow.height else fast
+    if slow.height and fast.height:
+        columns = columns.sort("line_no", maintain_order=True)
+    sensors = ctx.series.frame()
+    series = columns.get_column("series")
+    points = pl.DataFrame(
+        {
+            "line_no": columns.get_column("line_no"),
+            "time": columns.get_column("time_ns").cast(pl.Datetime("ns", "UTC")),
+            "sensor_id": sensors.get_column("sensor_id").gather(series),
+            "measurement": sensors.get_column("measurement").gather(series),
+            "field": columns.get_column("field"),
+            "kind": columns.get_column("kind"),
+            "value": columns.get_column("value"),
+            "text": columns.get_column("text"),
+        },
+        schema=POINTS_SCHEMA,
+    )
+    return points, sensors.gather(series.unique(maintain_order=True))  # in order of appearance
+
+
+def _process(
+    buf: bytes, lfs: np.ndarray, complete: int, first_line: int, eof: bool, ctx: _Context
+) -> tuple[ParseResult, int]:
+    """Parse the entries starting in ``buf[:complete]`` (whole lines; what follows is lookahead
+    for quoted strings spanning lines). Returns the result and the bytes consumed, which is 0
+    when the first entry needs more data than ``buf`` holds."""
+    n_lines = int(np.searchsorted(lfs, complete))  # lines starting before `complete`
+    starts = np.empty(len(lfs), np.int64)
+    starts[:1] = 0
+    starts[1:] = lfs[:-1] + 1
+    too_long = np.flatnonzero(lfs[:n_lines] - starts[:n_lines] > ctx.limit)
+    special = _special_lines(buf, complete, lfs) if ctx.fast_path else np.arange(n_lines)
+    careful_lines = np.union1d(special[special < n_lines], too_long)
+    slow, consumed, stop = _careful(buf, careful_lines, starts, lfs, first_line, eof, ctx)
+    end_line = n_lines if stop is None else stop
+    plain = np.zeros(len(starts), bool)
+    plain[:end_line] = True
+    plain[careful_lines] = False
+    rows = np.flatnonzero(plain & ~consumed)
+    fast = _fast_frame(buf, starts, lfs, rows, first_line, ctx, slow)
+    points, series = _window_points(fast, slow.frame(), ctx)
+    used = np.flatnonzero(consumed)
+    lines = max(end_line, int(used[-1]) + 1 if len(used) else 0)
+    result = ParseResult(points, sorted(slow.rejects), series, lines, first_line)
+    return result, int(lfs[lines - 1]) + 1 if lines else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams: chunks of whole lines, gzip detected by its magic bytes.
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary stream with some already-read bytes put back in front."""
+
+    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _binary(stream: IO[bytes], source: str) -> IO[bytes]:
+    """``stream`` itself, or a gunzipping view of it when it starts with the gzip magic bytes."""
+    head = stream.read(len(GZIP_MAGIC))
+    while isinstance(head, bytes) and 0 < len(head) < len(GZIP_MAGIC):  # a pipe may give one byte
+        more = stream.read(len(GZIP_MAGIC) - len(head))
+        if not more:
+            break
+        head += more
+    if isinstance(head, str):
+        raise ParameterError(
+            f"{source} is open in text mode", parameter="source", hint="Open the file with mode 'rb'."
+        )
+    if getattr(stream, "seekable", lambda: False)():  # put the sniffed bytes back
+        stream.seek(-len(head), io.SEEK_CUR)
+        rest = stream
+    else:
+        rest = io.BufferedReader(_Prefixed(head, stream), CHUNK_BYTES)
+    return gzip.GzipFile(fileobj=rest, mode="rb") if head == GZIP_MAGIC else rest
+
+
+class _Reader:
+    """Whole-line windows of a binary stream, holding at most a batch plus one entry in memory."""
+
+    def __init__(self, stream: IO[bytes], source: str, batch_lines: int, limit: int) -> None:
+        self.stream, self.source, self.batch_lines, self.limit = stream, source, batch_lines, limit
+        self.carry = b""
+        self.eof = False
+
+    def read(self) -> bytes:
+        try:
+            return self.stream.read(CHUNK_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataFormatError(
+                f"cannot read the stream: {exc}", path=self.source, hint="Check the file is complete (gzip?)."
+            ) from exc
+
+    def fill(self, extra: bool) -> None:
+        """Read until the carry holds batch_lines whole lines (one more chunk if ``extra``),
+        an over-long line or the end of the stream."""
+        pieces, lines = [self.carry], self.carry.count(b"\n")
+        tail = len(self.carry) - self.carry.rfind(b"\n") - 1
+        while not self.eof and (lines < self.batch_lines or extra) and tail <= self.limit + 1:
+            piece = self.read()
+            if not piece:
+                self.eof = True
+                break
+            pieces.append(piece)
+            extra = False
+            found = piece.count(b"\n")
+            lines += found
+            tail = len(piece) - piece.rfind(b"\n") - 1 if found else tail + len(piece)
+        self.carry = b"".join(pieces)
+        if self.eof and self.carry and not self.carry.endswith(b"\n"):
+            self.carry += b"\n"  # the last line needs no newline; the parser wants one
+
+    def window(self) -> tuple[bytes, np.ndarray, int]:
+        """The buffered bytes, the positions of their LFs, and where the batch's lines end."""
+        data = self.carry
+        lfs = np.flatnonzero(np.frombuffer(data, np.uint8) == _LF)
+        if len(lfs) > self.batch_lines:
+            return data, lfs, int(lfs[self.batch_lines - 1]) + 1
+        return data, lfs, int(lfs[-1]) + 1 if len(lfs) else 0
+
+    def skip_line(self) -> str:
+        """Drop the over-long line at the head of the carry; return its quarantined text."""
+        head = _long_text(self.carry, 0, self.limit)
+        lf = self.carry.find(b"\n")
+        while lf < 0 and not self.eof:
+            piece = self.read()
+            if not piece:
+                self.eof = True
+                break
+            self.carry = piece
+            lf = piece.find(b"\n")
+        self.carry = self.carry[lf + 1 :] if lf >= 0 else b""
+        return head
+
+
+def _default_time(default_time_ns: int | None, unit_ns: int) -> int:
+    if default_time_ns is None:
+        now = _time.time_ns()
+        return now - now % unit_ns
+    if not isinstance(default_time_ns, int) or not INT64_MIN <= default_time_ns <= INT64_MAX:
+        raise ParameterError(
+            f"default_time_ns must be an int64 count of nanoseconds, got {default_time_ns!r}",
+            parameter="default_time_ns",
+            hint="Pass e.g. time.time_ns(), or None for the ingest time.",
+        )
+    return default_time_ns
+
+
+def _parse_stream(
+    stream: IO[bytes], source: str, ctx: _Context, batch_lines: int, first_line: int
+) -> Iterator[ParseResult]:
+    reader = _Reader(stream, source, batch_lines, ctx.limit)
+    line_no, extra = first_line, False
+    while True:
+        reader.fill(extra)
+        if not reader.carry:
+            return
+        data, lfs, complete = reader.window()
+        if complete == 0:  # an over-long line with no end in sight
+            text = reader.skip_line()
+            reject = Reject(line_no, _too_long_reason(ctx.limit), text)
+            empty = _window_points(_Collected().frame(), _Collected().frame(), ctx)
+            yield ParseResult(empty[0], [reject], empty[1], 1, line_no, source)
+            line_no += 1
+            continue
+        result, consumed = _process(data, lfs, complete, line_no, reader.eof, ctx)
+        extra = consumed == 0
+        if extra:
+            continue
+        reader.carry = data[consumed:]
+        line_no += result.lines
+        yield ParseResult(
+            result.points, result.rejects, result.series, result.lines, result.first_line, source
+        )
+
+
+def _check_batch_lines(batch_lines: int) -> int:
+    if not isinstance(batch_lines, int) or batch_lines < 1:
+        raise ParameterError(
+            f"batch_lines must be a positive integer, got {batch_lines!r}",
+            parameter="batch_lines",
+            hint=f"The default is {DEFAULT_BATCH_LINES}.",
+        )
+    return batch_lines
+
+
+def _context(
+    precision: str, default_time_ns: int | None, sensor_tag: str | None, max_line_bytes: int, fast_path: bool
+) -> _Context:
+    unit_ns = _precision_ns(precision)
+    return _Context(
+        unit_ns=unit_ns,
+        default_ns=_default_time(default_time_ns, unit_ns),
+        limit=_check_limit(max_line_bytes),
+        series=_SeriesTable(sensor_tag),
+        fast_path=fast_path,
+    )
+
+
+def _concat(results: list[ParseResult], first_line: int, source: str | None) -> ParseResult:
+    if not results:
+        empty = pl.DataFrame(schema=POINTS_SCHEMA)
+        return ParseResult(empty, [], pl.DataFrame(schema=SERIES_SCHEMA), 0, first_line, source)
+    return ParseResult(
+        points=pl.concat([r.points for r in results]),
+        rejects=[reject for r in results for reject in r.rejects],
+        series=pl.concat([r.series for r in results]).unique(maintain_order=True),
+        lines=sum(r.lines for r in results),
+        first_line=first_line,
+        source=source,
+    )
+
+
+def parse_lines(
+    data: bytes | str,
+    precision: str = "ns",
+    first_line: int = 1,
+    default_time_ns: int | None = None,
+    sensor_tag: str | None = "sensor_id",
+    max_line_bytes: int = MAX_LINE_BYTES,
+    *,
+    fast_path: bool = True,
+) -> ParseResult:
+    """Parse line protocol held in memory (gzip bytes included) into one ParseResult.
+
+    ``precision`` is the unit of the timestamps written (ns, us, ms, s); times come out in ns.
+    Lines are numbered from ``first_line``. Entries without a timestamp take ``default_time_ns``
+    (ns since the epoch; None: the time of this call, truncated to ``precision``). ``sensor_tag``
+    names the tag giving ``sensor_id`` (None, or the tag missing: the series key
+    ``measurement,tag=value,...``). ``fast_path=False`` uses the byte-level parser for every line
+    (slow; it exists to cross-check the two).
+    """
+    ctx = _context(precision, default_time_ns, sensor_tag, max_line_bytes, fast_path)
+    stream = _binary(io.BytesIO(_as_bytes(data)), "<data>")
+    return _concat(
+        list(_parse_stream(stream, "<data>", ctx, DEFAULT_BATCH_LINES, first_line)), first_line, None
+    )
+
+
+def read_line_protocol(
+    source: str | Path | IO[bytes],
+    precision: str = "ns",
+    batch_lines: int = DEFAULT_BATCH_LINES,
+    sensor_tag: str | None = "sensor_id",
+    default_time_ns: int | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> Iterator[Batch]:
+    """Stream a line-protocol file (path or binary file object; gzip detected by its magic bytes)
+    as Batches of canonical tables, about ``batch_lines`` lines each, in bounded memory.
+
+    Bad entries land in each batch's ``rejects`` with their line number; the good lines beside
+    them are kept. Parameters as for ``parse_lines``; a missing timestamp takes the time the
+    reading started (or ``default_time_ns``), the same for every batch.
+    """
+    ctx = _context(precision, default_time_ns, sensor_tag, max_line_bytes, True)
+    return _batches(source, ctx, _check_batch_lines(batch_lines))
+
+
+def _batches(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) -> Iterator[Batch]:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            handle: IO[bytes] = path.open("rb")
+        except OSError as exc:
+            raise DataFormatError(f"cannot open: {exc.strerror}", path=path, hint="Check the path.") from exc
+        name = str(path)
+    else:
+        handle, name = source, getattr(source, "name", None) or "<stream>"
+    try:
+        stream = _binary(handle, name)
+        for result in _parse_stream(stream, name, ctx, batch_lines, 1):
+            yield result.to_batch()
+    finally:
+        if isinstance(source, (str, Path)):
+            handle.close()
+
+
+def read_file(
+    path: str | Path, precision: str = "ns", sensor_tag: str | None = "sensor_id"
+) -> Iterator[base.Batch]:
+    """The warehouse's entry point: a line-protocol file (plain or gzip) as canonical Batches,
+    every rejected line in ``rejects`` with the file and its line number."""
+    source = str(path)
+    for batch in read_line_protocol(path, precision=precision, sensor_tag=sensor_tag):
+        rejects = batch.rejects.select(
+            pl.lit(source).alias("source"),
+            pl.col("line_no").alias("line"),
+            "reason",
+            pl.col("text").str.slice(0, base.REJECT_TEXT_MAX_CHARS),
+        )
+        yield base.Batch(
+            readings=batch.readings,
+            text_readings=batch.text_readings,
+            series=batch.series.select(list(base.SERIES_SCHEMA)),
+            rejects=rejects,
+        )
