@@ -359,44 +359,66 @@ class _Transaction:
 
 
 class _Stager:
-    """Collects a source's batches in temporary tables, then stores the new rows in one go."""
+    """Stores a source's batches as they come, inside the caller's transaction.
+
+    Each batch is deduplicated on (sensor_id, field, time) in Polars, then inserted with an
+    anti-join against the rows already stored in the batch's time range (zone maps on time
+    keep that cheap for data that arrives in time order). Rollups are updated once, at the end,
+    from the rows this source added.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, ingest_id: int, source: str) -> None:
         self.con, self.ingest_id, self.source = con, ingest_id, source
         self.rejected = 0
         self.reports = 0
+        self.counts = {"readings": 0, "text_readings": 0, "duplicates": 0}
 
     def stage_all(self, batches: Iterable[Batch]) -> dict[str, int]:
-        for table in ("readings", "text_readings"):
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _stage_{table} AS "
-                f"SELECT time, sensor_id, measurement, field, value, 0::BIGINT AS seq FROM {table} LIMIT 0"
-            )
-        seq = 0
         for batch in batches:
             for table in ("readings", "text_readings"):
-                frame = self._keep_keyed(getattr(batch, table))
-                if frame.height:
-                    staged = _naive_utc(frame, ["time"]).with_columns(
-                        (pl.int_range(0, frame.height, dtype=pl.Int64) + seq).alias("seq")
-                    )
-                    seq += frame.height
-                    self._append(
-                        f"_stage_{table}",
-                        staged.select("time", "sensor_id", "measurement", "field", "value", "seq"),
-                    )
+                self._store_readings(table, self._keep_keyed(getattr(batch, table)))
             self._store_rejects(batch.rejects)
             self._store_sensors(batch.sensors)
             self._store_series(batch.series)
             self._store_reports(batch.reports)
-        counts = {"readings": 0, "text_readings": 0, "duplicates": 0}
-        for table in ("readings", "text_readings"):
-            stored, duplicates = self._store_readings(table)
-            counts[table] = stored
-            counts["duplicates"] += duplicates
-        counts["reports"] = self.reports
-        counts["rejected"] = self.rejected
-        return counts
+        if self.counts["readings"]:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _new AS SELECT time, sensor_id, field, value FROM readings WHERE ingest_id = ?",
+                [self.ingest_id],
+            )
+            for statement in ROLLUP_UPDATES:
+                self.con.execute(statement)
+            self.con.execute("DROP TABLE _new")
+        return {**self.counts, "reports": self.reports, "rejected": self.rejected}
+
+    def _store_readings(self, table: str, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        key = ["sensor_id", "field", "time"]
+        received = frame.height
+        frame = _naive_utc(frame, ["time"])
+        if frame.select(key).is_duplicated().any():  # the first occurrence in the source wins
+            frame = frame.unique(key, keep="first", maintain_order=True)
+        # Categorical strings cross into DuckDB as dictionaries: twice as fast as plain strings.
+        arrow = frame.select(
+            "time", pl.col("sensor_id", "measurement", "field").cast(pl.Categorical), "value"
+        ).to_arrow()
+        self.con.register("_batch", arrow)
+        low, high = frame["time"].min(), frame["time"].max()
+        inserted = self.con.execute(
+            f"""INSERT INTO {table}
+                SELECT b.time, b.sensor_id::VARCHAR, b.measurement::VARCHAR, b.field::VARCHAR, b.value, ?
+                FROM _batch b
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM {table} r
+                    WHERE r.time BETWEEN ? AND ?
+                      AND r.time = b.time AND r.sensor_id = b.sensor_id::VARCHAR AND r.field = b.field::VARCHAR
+                )""",
+            [self.ingest_id, low, high],
+        ).fetchone()[0]
+        self.con.unregister("_batch")
+        self.counts[table] += inserted
+        self.counts["duplicates"] += received - inserted
 
     def _keep_keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Rows without time, sensor, measurement or field cannot be keyed: quarantined, with why."""
@@ -426,33 +448,6 @@ class _Stager:
         self.con.register("_frame", frame)
         self.con.execute(f"INSERT INTO {table} SELECT * FROM _frame")
         self.con.unregister("_frame")
-
-    def _store_readings(self, table: str) -> tuple[int, int]:
-        staged = self.con.execute(f"SELECT count(*) FROM _stage_{table}").fetchone()[0]
-        if staged == 0:
-            return 0, 0
-        # First occurrence of a key within the source wins; keys already stored are left alone.
-        # New rows go in sorted by sensor, field and time so that DuckDB's zone maps prune well.
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _new AS
-                SELECT s.time, s.sensor_id, s.measurement, s.field, s.value FROM (
-                    SELECT * FROM _stage_{table}
-                    QUALIFY row_number() OVER (PARTITION BY sensor_id, field, time ORDER BY seq) = 1
-                ) s
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM {table} r
-                    WHERE r.sensor_id = s.sensor_id AND r.field = s.field AND r.time = s.time
-                )
-                ORDER BY s.sensor_id, s.field, s.time"""
-        )
-        self.con.execute(f"INSERT INTO {table} SELECT *, ? FROM _new", [self.ingest_id])
-        stored = self.con.execute("SELECT count(*) FROM _new").fetchone()[0]
-        if table == "readings":
-            for statement in ROLLUP_UPDATES:
-                self.con.execute(statement)
-        self.con.execute(f"DROP TABLE _stage_{table}")
-        self.con.execute("DROP TABLE _new")
-        return stored, staged - stored
 
     def _store_rejects(self, rejects: pl.DataFrame) -> None:
         if rejects.height == 0:

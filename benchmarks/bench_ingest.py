@@ -1,0 +1,325 @@
+"""Ingest and aggregate speed: the warehouse against the real InfluxDB 1.x and DuckDB's own CSV load.
+
+Usage: python benchmarks/bench_ingest.py [--lines 10000000] [--sensors 64] [--skip-influx]
+
+One run, side by side, on the same realistic data (64 field sensors, one line a minute each;
+weather lines carry 3 fields, air 2, energy 1 ~ 1.9 values per line on average):
+  1. the observatory: `observatory ingest` of the line-protocol file (parse, quarantine, dedupe,
+     rollups) in its own process;
+  2. InfluxDB 1.x (Debian's influxd, a throwaway instance): /write of the same file in 50k-line
+     batches from two parallel writers, its best configuration here;
+  3. DuckDB: `read_csv` of the same values as long-format CSV into a plain table.
+Then three aggregates each way: hourly mean per sensor, daily max per commune, last value per
+sensor (warehouse rollups vs InfluxQL vs the plain DuckDB table). Peak memory is the peak RSS of
+the process doing the work. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+T0_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+STEP_NS = 60_000_000_000
+KINDS = {  # measurement -> fields
+    "weather": ("temperature", "humidity", "wind_ms"),
+    "air": ("pm10", "no2"),
+    "energy": ("load_mw",),
+}
+
+
+def sensors(n: int) -> pl.DataFrame:
+    rng = np.random.default_rng(972)
+    kinds = np.array(list(KINDS))[np.arange(n) % len(KINDS)]
+    return pl.DataFrame(
+        {
+            "sensor_id": [f"mq-{k[:3]}-{i:03d}" for i, k in enumerate(kinds)],
+            "measurement": kinds,
+            "insee": [f"972{c:02d}" for c in rng.integers(1, 35, n)],
+        }
+    )
+
+
+def generate(path_lp: Path, path_csv: Path, n_lines: int, n_sensors: int) -> int:
+    """Write the line-protocol file and the same values as long CSV; returns the value count."""
+    fleet = sensors(n_sensors)
+    rng = np.random.default_rng(2026)
+    values = 0
+    with open(path_lp, "wb") as lp, open(path_csv, "wb") as csv:
+        csv.write(b"time,sensor_id,measurement,field,value\n")
+        chunk = 1_000_000
+        for start in range(0, n_lines, chunk):
+            idx = np.arange(start, min(start + chunk, n_lines))
+            s = idx % n_sensors
+            frame = pl.DataFrame({"i": idx, "s": s}).with_columns(
+                time=pl.lit(T0_NS) + (pl.col("i") // n_sensors) * STEP_NS,
+            )
+            frame = frame.join(fleet.with_row_index("s").with_columns(pl.col("s").cast(pl.Int64)), on="s")
+            field_cols = {}
+            for name, low, high in (("f0", 0, 100), ("f1", 0, 100), ("f2", 0, 20)):
+                field_cols[name] = np.round(rng.uniform(low, high, len(frame)), 2)
+            frame = frame.with_columns(**{k: pl.Series(v) for k, v in field_cols.items()})
+            parts = []
+            for measurement, fields in KINDS.items():
+                sub = frame.filter(pl.col("measurement") == measurement)
+                body = pl.concat_str(
+                    [
+                        pl.concat_str([pl.lit(f"{f}="), pl.col(f"f{j}").cast(pl.String)])
+                        for j, f in enumerate(fields)
+                    ],
+                    separator=",",
+                )
+                sub = sub.with_columns(
+                    line=pl.concat_str(
+                        [
+                            pl.lit(measurement + ",sensor_id="),
+                            pl.col("sensor_id"),
+                            pl.lit(",commune="),
+                            pl.col("insee"),
+                            pl.lit(" "),
+                            body,
+                            pl.lit(" "),
+                            pl.col("time").cast(pl.String),
+                        ]
+                    )
+                )
+                parts.append(sub.select("i", "line"))
+                long = pl.concat(
+                    [
+                        sub.select(
+                            pl.from_epoch("time", "ns").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("time"),
+                            "sensor_id",
+                            "measurement",
+                            pl.lit(f).alias("field"),
+                            pl.col(f"f{j}").alias("value"),
+                        )
+                        for j, f in enumerate(fields)
+                    ]
+                )
+                values += long.height
+                long.write_csv(csv, include_header=False)
+            lines = pl.concat(parts).sort("i")["line"]
+            lp.write(("\n".join(lines.to_list()) + "\n").encode())
+    return values
+
+
+def _peak_rss_of(process: psutil.Process, stop: threading.Event, out: list[int]) -> None:
+    peak = 0
+    while not stop.is_set():
+        with contextlib.suppress(psutil.Error):
+            peak = max(
+                peak,
+                process.memory_info().rss
+                + sum(c.memory_info().rss for c in process.children(recursive=True)),
+            )
+        stop.wait(0.05)
+    out.append(peak)
+
+
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    started = time.perf_counter()
+    process = psutil.Popen(command, env=env)
+    stop, peak = threading.Event(), []
+    watcher = threading.Thread(target=_peak_rss_of, args=(process, stop, peak))
+    watcher.start()
+    code = process.wait()
+    stop.set()
+    watcher.join()
+    if code != 0:
+        raise SystemExit(f"{command} failed with {code}")
+    return time.perf_counter() - started, peak[0]
+
+
+def influx_write(url: str, path: Path, batch_lines: int = 50_000, writers: int = 2) -> None:
+    def batches():
+        with open(path, "rb") as handle:
+            buf = []
+            for line in handle:
+                buf.append(line)
+                if len(buf) == batch_lines:
+                    yield b"".join(buf)
+                    buf = []
+            if buf:
+                yield b"".join(buf)
+
+    session = requests.Session()
+
+    def post(body: bytes) -> None:
+        with session.post(
+            f"{url}/write", params={"db": "bench", "precision": "ns"}, data=body, timeout=600
+        ) as r:
+            r.raise_for_status()
+
+    with concurrent.futures.ThreadPoolExecutor(writers) as pool:
+        list(pool.map(post, batches()))
+
+
+def influx_query(url: str, q: str) -> float:
+    started = time.perf_counter()
+    with requests.post(f"{url}/query", params={"db": "bench", "q": q, "epoch": "ns"}, timeout=3600) as r:
+        r.raise_for_status()
+        r.json()
+    return time.perf_counter() - started
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=10_000_000)
+    parser.add_argument("--sensors", type=int, default=64)
+    parser.add_argument("--skip-influx", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        tmp = Path(tmp)
+        lp, csv = tmp / "fleet.lp", tmp / "fleet.csv"
+        started = time.perf_counter()
+        values = generate(lp, csv, args.lines, args.sensors)
+        print(
+            f"data: {args.lines:,} lines, {values:,} values, {lp.stat().st_size / 2**20:.0f} MiB LP, generated in {time.perf_counter() - started:.1f} s"
+        )
+        env = dict(os.environ, OBSERVATORY_DATA_DIR=str(tmp / "data"))
+        warehouse = tmp / "data" / "warehouse.duckdb"
+        cmd = [
+            sys.executable,
+            "-m",
+            "observatory.cli",
+            "ingest",
+            str(lp),
+            "--quiet",
+            "--warehouse",
+            str(warehouse),
+        ]
+        ours_s, ours_rss = run_measured(cmd, env)
+        print(
+            f"observatory ingest : {ours_s:7.1f} s  {args.lines / ours_s:>12,.0f} lines/s  peak RSS {ours_rss / 2**20:6.0f} MiB"
+        )
+
+        duck_db = tmp / "plain.duckdb"
+        script = (
+            "import duckdb,sys; c=duckdb.connect(sys.argv[1]); "
+            "c.execute(\"CREATE TABLE readings AS SELECT * FROM read_csv(?, columns={'time':'TIMESTAMP','sensor_id':'VARCHAR','measurement':'VARCHAR','field':'VARCHAR','value':'DOUBLE'}, header=true)\", [sys.argv[2]])"
+        )
+        duck_s, duck_rss = run_measured([sys.executable, "-c", script, str(duck_db), str(csv)], env)
+        print(
+            f"duckdb read_csv    : {duck_s:7.1f} s  {args.lines / duck_s:>12,.0f} lines/s  peak RSS {duck_rss / 2**20:6.0f} MiB ({values / duck_s:,.0f} values/s)"
+        )
+
+        influx = None
+        if not args.skip_influx:
+            from tests.services import InfluxInstance
+
+            influx = InfluxInstance().start()
+            requests.post(
+                f"{influx.url}/query", params={"q": "CREATE DATABASE bench"}, timeout=30
+            ).raise_for_status()
+            proc = psutil.Process(influx._process.pid)
+            stop, peak = threading.Event(), []
+            watcher = threading.Thread(target=_peak_rss_of, args=(proc, stop, peak))
+            watcher.start()
+            influx_s = timed(lambda: influx_write(influx.url, lp))
+            stop.set()
+            watcher.join()
+            print(
+                f"influxdb /write    : {influx_s:7.1f} s  {args.lines / influx_s:>12,.0f} lines/s  peak RSS {peak[0] / 2**20:6.0f} MiB"
+            )
+            print(
+                f"ratio ingest: {influx_s / ours_s:.1f}x InfluxDB, {ours_s / duck_s:.2f}x DuckDB read_csv time"
+            )
+
+        aggregates(warehouse, duck_db, influx)
+        if influx is not None:
+            influx.stop()
+
+
+def aggregates(warehouse: Path, duck_db: Path, influx) -> None:
+    import duckdb
+
+    from observatory.warehouse.store import Warehouse
+
+    ours = {}
+    with Warehouse.open(warehouse, read_only=True) as wh:
+        communes = wh.sql("SELECT count(*) AS n FROM sensors")  # sensors carry no commune here: tags do
+        del communes
+        ours["hourly mean per sensor"] = timed(lambda: wh.readings(bucket="1h", agg="mean"))
+        ours["daily max per commune"] = timed(
+            lambda: wh.sql(
+                "SELECT json_extract_string(s.tags, '$.commune') AS commune, time_bucket(INTERVAL 1 day, h.hour) AS day, "
+                "h.field, max(h.maximum) FROM readings_hourly h JOIN series s USING (sensor_id) GROUP BY ALL"
+            )
+        )
+        ours["last value per sensor"] = timed(lambda: wh.latest())
+    plain = {}
+    with duckdb.connect(str(duck_db), read_only=True) as con:
+        plain["hourly mean per sensor"] = timed(
+            lambda: con.sql(
+                "SELECT sensor_id, field, time_bucket(INTERVAL 1 hour, time) h, avg(value) FROM readings GROUP BY ALL"
+            ).fetchall()
+        )
+        plain["daily max per commune"] = timed(
+            lambda: con.sql(
+                "SELECT sensor_id, field, time_bucket(INTERVAL 1 day, time) d, max(value) FROM readings GROUP BY ALL"
+            ).fetchall()
+        )
+        plain["last value per sensor"] = timed(
+            lambda: con.sql(
+                "SELECT sensor_id, field, arg_max(value, time) FROM readings GROUP BY ALL"
+            ).fetchall()
+        )
+    influxql = {}
+    if influx is not None:
+        last_ns = influx_first_last(influx.url)
+        bounds = f"time >= {T0_NS} AND time <= {last_ns}"
+        influx_query(
+            influx.url, f"SELECT mean(*) FROM /.*/ WHERE {bounds} GROUP BY time(1h), sensor_id"
+        )  # warm
+        influxql["hourly mean per sensor"] = influx_query(
+            influx.url, f"SELECT mean(*) FROM /.*/ WHERE {bounds} GROUP BY time(1h), sensor_id"
+        )
+        influxql["daily max per commune"] = influx_query(
+            influx.url, f"SELECT max(*) FROM /.*/ WHERE {bounds} GROUP BY time(1d), commune"
+        )
+        influxql["last value per sensor"] = influx_query(
+            influx.url, "SELECT last(*) FROM /.*/ GROUP BY sensor_id"
+        )
+    print(f"{'aggregate':28} {'warehouse':>10} {'plain duckdb':>13} {'InfluxQL':>10} {'vs InfluxQL':>12}")
+    for name in ours:
+        q = influxql.get(name)
+        ratio = f"{q / ours[name]:.0f}x" if q else "-"
+        print(
+            f"{name:28} {ours[name]:9.3f}s {plain[name]:12.3f}s {q if q else float('nan'):9.3f}s {ratio:>12}"
+        )
+
+
+def influx_first_last(url: str) -> int:
+    with requests.post(
+        f"{url}/query", params={"db": "bench", "q": "SELECT last(*) FROM /.*/", "epoch": "ns"}, timeout=600
+    ) as r:
+        series = r.json()["results"][0]["series"]
+    return max(s["values"][0][0] for s in series)
+
+
+if __name__ == "__main__":
+    main()
