@@ -173,7 +173,9 @@ def influx_query(url: str, q: str) -> float:
     started = time.perf_counter()
     with requests.post(f"{url}/query", params={"db": "bench", "q": q, "epoch": "ns"}, timeout=3600) as r:
         r.raise_for_status()
-        r.json()
+        result = r.json()["results"][0]
+    if "error" in result or not result.get("series"):
+        raise SystemExit(f"InfluxQL {q!r} gave no rows: {result}")
     return time.perf_counter() - started
 
 
@@ -201,6 +203,8 @@ def main() -> None:
             f"data: {args.lines:,} lines, {values:,} values, {lp.stat().st_size / 2**20:.0f} MiB LP, generated in {time.perf_counter() - started:.1f} s"
         )
         env = dict(os.environ, OBSERVATORY_DATA_DIR=str(tmp / "data"))
+        if (ROOT.parent / "shared" / "data").is_dir():
+            env.setdefault("OBSERVATORY_DATA_MIRROR", str(ROOT.parent / "shared" / "data"))
         warehouse = tmp / "data" / "warehouse.duckdb"
         cmd = [
             sys.executable,
@@ -249,12 +253,13 @@ def main() -> None:
                 f"ratio ingest: {influx_s / ours_s:.1f}x InfluxDB, {ours_s / duck_s:.2f}x DuckDB read_csv time"
             )
 
-        aggregates(warehouse, duck_db, influx)
+        last_ns = T0_NS + (args.lines // args.sensors) * STEP_NS
+        aggregates(warehouse, duck_db, influx, last_ns)
         if influx is not None:
             influx.stop()
 
 
-def aggregates(warehouse: Path, duck_db: Path, influx) -> None:
+def aggregates(warehouse: Path, duck_db: Path, influx, last_ns: int) -> None:
     import duckdb
 
     from observatory.warehouse.store import Warehouse
@@ -290,7 +295,6 @@ def aggregates(warehouse: Path, duck_db: Path, influx) -> None:
         )
     influxql = {}
     if influx is not None:
-        last_ns = influx_first_last(influx.url)
         bounds = f"time >= {T0_NS} AND time <= {last_ns}"
         influx_query(
             influx.url, f"SELECT mean(*) FROM /.*/ WHERE {bounds} GROUP BY time(1h), sensor_id"
@@ -311,14 +315,6 @@ def aggregates(warehouse: Path, duck_db: Path, influx) -> None:
         print(
             f"{name:28} {ours[name]:9.3f}s {plain[name]:12.3f}s {q if q else float('nan'):9.3f}s {ratio:>12}"
         )
-
-
-def influx_first_last(url: str) -> int:
-    with requests.post(
-        f"{url}/query", params={"db": "bench", "q": "SELECT last(*) FROM /.*/", "epoch": "ns"}, timeout=600
-    ) as r:
-        series = r.json()["results"][0]["series"]
-    return max(s["values"][0][0] for s in series)
 
 
 if __name__ == "__main__":
