@@ -10,9 +10,7 @@ import json
 import math
 import os
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +31,7 @@ from observatory.sources.flux_csv import (
     query_flux,
     to_readings,
 )
+from tests.http_stand_in import QuietHandler, serving
 
 CONFORMANCE_DIR = Path(
     os.environ.get("OBSERVATORY_CONFORMANCE_DIR")
@@ -459,7 +458,7 @@ class FakeInflux:
 def fake_influx() -> Iterator[FakeInflux]:
     state = FakeInflux()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             state.requests.append(
@@ -471,19 +470,9 @@ def fake_influx() -> Iterator[FakeInflux]:
             self.end_headers()
             self.wfile.write(state.body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 QUERY = 'from(bucket: "capteurs") |> range(start: -1h)'

@@ -6,9 +6,7 @@ import datetime as dt
 import gzip
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +25,7 @@ from observatory.sources.ngsi_ld import (
     parse_time_ns,
     read_file,
 )
+from tests.http_stand_in import QuietHandler, serving
 
 CONTEXT = [CORE_CONTEXT, "https://smartdatamodels.org/context.jsonld"]
 SAVANE = [-61.0676, 14.6012]  # Fort-de-France, la Savane
@@ -396,7 +395,7 @@ class FakeBroker:
 def broker() -> Iterator[FakeBroker]:
     state = FakeBroker([], "stellio")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -429,19 +428,9 @@ def broker() -> Iterator[FakeBroker]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def stations(n: int) -> list[dict]:

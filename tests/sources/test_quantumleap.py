@@ -8,9 +8,7 @@ import gzip
 import json
 import re
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from observatory.sources.quantumleap import (
     read_metadata,
     table_name,
 )
+from tests.http_stand_in import QuietHandler, serving
 
 T0_MS = 1_795_168_800_000  # 2026-11-20T10:00:00Z in epoch milliseconds, as CrateDB writes timestamps
 SAVANE = [-61.0676, 14.6012]
@@ -305,7 +304,7 @@ class FakeCrate:
 def crate() -> Iterator[FakeCrate]:
     state = FakeCrate()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -320,19 +319,9 @@ def crate() -> Iterator[FakeCrate]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_query_crate_sends_statement_and_args(crate: FakeCrate) -> None:
