@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import polars as pl
 
 from observatory.errors import DataFormatError, ParameterError, ServiceError, did_you_mean
-from observatory.sources.base import Batch
+from observatory.sources.base import READINGS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
 
 CHUNK_BYTES = 1 << 16  # read size for files and HTTP responses, bytes
 READINGS_BATCH_ROWS = 100_000  # rows buffered as Python objects before they become a DataFrame
@@ -49,14 +49,6 @@ RESULT_COLUMN, TABLE_COLUMN = "result", "table"
 ERROR_HEADER = ["error", "reference"]
 ANNOTATIONS = ("#datatype", "#group", "#default")
 
-READINGS_SCHEMA = {
-    "time": pl.Datetime("ns", "UTC"),
-    "sensor_id": pl.String,
-    "measurement": pl.String,
-    "field": pl.String,
-    "value": pl.Float64,
-}
-TEXT_READINGS_SCHEMA = {**READINGS_SCHEMA, "value": pl.String}
 NUMERIC_DATATYPES = frozenset({"double", "long", "unsignedLong", "boolean"})
 
 _EPOCH = dt.datetime(1970, 1, 1)

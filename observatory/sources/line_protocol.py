@@ -73,15 +73,9 @@ POINTS_SCHEMA = {
     "value": pl.Float64,
     "text": pl.String,
 }
-READINGS_SCHEMA = {
-    "time": pl.Datetime("ns", "UTC"),
-    "sensor_id": pl.String,
-    "measurement": pl.String,
-    "field": pl.String,
-    "value": pl.Float64,
-}
-TEXT_READINGS_SCHEMA = {**READINGS_SCHEMA, "value": pl.String}
-SERIES_SCHEMA = {"sensor_id": pl.String, "measurement": pl.String, "tags": pl.String}
+READINGS_SCHEMA = base.READINGS_SCHEMA
+TEXT_READINGS_SCHEMA = base.TEXT_READINGS_SCHEMA
+SERIES_SCHEMA = base.SERIES_SCHEMA
 REJECTS_SCHEMA = {"line_no": pl.Int64, "reason": pl.String, "text": pl.String}
 
 
