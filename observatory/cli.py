@@ -31,17 +31,21 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from observatory.warehouse.formats import check_options_taken, parse_options
     from observatory.warehouse.ingest import expand, ingest_file
     from observatory.warehouse.store import Warehouse
 
     files = expand(args.paths)
+    options = parse_options(args.option)
+    if options:
+        check_options_taken(files, args.format, options)
     totals = {"readings": 0, "text_readings": 0, "reports": 0, "duplicates": 0, "rejected": 0, "skipped": 0}
     with Warehouse.open(args.warehouse) as warehouse, tqdm(files, unit="file", disable=args.quiet) as bar:
         if warehouse.counts()["communes"] == 0:
             warehouse.load_communes()
         for path in bar:
             bar.set_postfix_str(path.name[-40:])
-            report = ingest_file(warehouse, path, args.format)
+            report = ingest_file(warehouse, path, args.format, **options)
             for key in totals:
                 totals[key] += int(getattr(report, key))
             if report.rejected and not args.quiet:
@@ -172,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="+", metavar="PATH")
     ingest.add_argument("--format", default="auto", help="auto (detect from content) or a format name")
     ingest.add_argument("--warehouse", default=None, help="warehouse file (default: in the data directory)")
+    ingest.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="reader option, e.g. category_field=categorie text_fields=commentaire (ODK)",
+    )
     ingest.add_argument("--quiet", action="store_true")
     ingest.set_defaults(func=_cmd_ingest)
 

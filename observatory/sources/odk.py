@@ -49,7 +49,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 import polars as pl
 
@@ -535,6 +535,21 @@ def _read_zip(path: Path, columns_for: ColumnsFor, config: Settings | None) -> O
     return OdkExport(reports=reports, rejects=pl.concat(rejects), repeats=repeats)
 
 
-def read_file(path: str | Path, **options: Any) -> Iterator[Batch]:
-    """The warehouse's entry point: an ODK export as one Batch (see `read_export` for ``options``)."""
-    yield read_export(path, **options).batch
+def read_file(
+    path: str | Path,
+    *,
+    category_field: str,
+    text_fields: Sequence[str] = (),
+    reporter_fields: Sequence[str] = ("SubmitterName",),
+    geopoint_field: str | None = None,
+    time_field: str = "SubmissionDate",
+) -> Iterator[Batch]:
+    """The warehouse's entry point: an ODK export as one Batch (options as for `read_export`)."""
+    yield read_export(
+        path,
+        category_field=category_field,
+        text_fields=text_fields,
+        reporter_fields=reporter_fields,
+        geopoint_field=geopoint_field,
+        time_field=time_field,
+    ).batch

@@ -410,12 +410,16 @@ def read_directory(
 
 
 def read_file(
-    path: str | Path, metadata: str | Path | Metadata | None = None, **options: Any
+    path: str | Path,
+    metadata: str | Path | Metadata | None = None,
+    *,
+    service: str | None = None,
+    batch_lines: int = BATCH_LINES,
 ) -> Iterator[Batch]:
     """The warehouse's entry point: one export file, with the metadata export beside it if given."""
     if isinstance(metadata, str | Path):
         metadata = read_metadata(metadata)
-    yield from iter_export(path, metadata, **options)
+    yield from iter_export(path, metadata, service=service, batch_lines=batch_lines)
 
 
 # --- live CrateDB -------------------------------------------------------------------------------

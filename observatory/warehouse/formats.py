@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import inspect
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -30,9 +31,19 @@ class Format:
     sniff: Callable[[bytes, Path], bool]
     description: str
 
-    def read(self, path: Path) -> Iterator[Batch]:
-        module, function = self.reader.split(":")
-        return getattr(importlib.import_module(module), function)(path)
+    def function(self) -> Callable[..., Iterator[Batch]]:
+        module, name = self.reader.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    def takes(self, options: dict[str, object]) -> dict[str, object]:
+        """The options this format's reader takes (all of them if it takes ``**options``)."""
+        parameters = inspect.signature(self.function()).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return dict(options)
+        return {k: v for k, v in options.items() if k in parameters}
+
+    def read(self, path: Path, **options: object) -> Iterator[Batch]:
+        return self.function()(path, **self.takes(options))
 
 
 def _first_line(head: bytes) -> bytes:
@@ -100,6 +111,24 @@ FORMATS: dict[str, Format] = {
 }
 
 
+def parse_options(items: list[str] | None) -> dict[str, object]:
+    """Reader options from ``key=value`` strings; a ``*_fields`` value is a comma-separated list."""
+    options: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ParameterError(
+                f"{item!r} is not key=value",
+                parameter="--option",
+                hint="e.g. --option category_field=categorie",
+            )
+        key = key.strip()
+        options[key] = (
+            tuple(v.strip() for v in value.split(",") if v.strip()) if key.endswith("_fields") else value
+        )
+    return options
+
+
 def head_bytes(path: Path, size: int = SNIFF_BYTES) -> bytes:
     """The first ``size`` bytes of the file's content, decompressed when it is gzip."""
     with open(path, "rb") as handle:
@@ -138,3 +167,16 @@ def by_name(name: str) -> Format:
         raise ParameterError(
             f"unknown format {name!r}", parameter="--format", hint=did_you_mean(name, [*FORMATS, "auto"])
         ) from None
+
+
+def check_options_taken(paths: list[Path], fmt: str, options: dict[str, object]) -> None:
+    """ParameterError naming any option that no reader of ``paths`` takes (a typo, most likely)."""
+    formats = {by_name(fmt).name: by_name(fmt)} if fmt != "auto" else {f.name: f for f in map(detect, paths)}
+    taken = set().union(*(f.takes(options) for f in formats.values())) if formats else set()
+    unused = sorted(set(options) - taken)
+    if unused:
+        raise ParameterError(
+            f"option(s) {unused} are taken by none of the readers used ({', '.join(sorted(formats))})",
+            parameter="--option",
+            hint="Check the spelling against the reader's parameters (e.g. category_field for ODK).",
+        )

@@ -31,13 +31,17 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def ingest_file(warehouse: Warehouse, path: Path, fmt: str = "auto") -> IngestReport:
+def ingest_file(warehouse: Warehouse, path: Path, fmt: str = "auto", **options: object) -> IngestReport:
     """Ingest one file: skipped when the same bytes were ingested before, else stored in one transaction."""
     digest = sha256_of(path)
     chosen: Format = detect(path) if fmt == "auto" else by_name(fmt)
     if warehouse.already_ingested(digest):
         return IngestReport(str(path), chosen.name, digest, skipped=True)
-    return warehouse.ingest(str(path), digest, chosen.name, chosen.read(path))
+    try:
+        batches = chosen.read(path, **options)
+    except TypeError as exc:  # an option this reader does not take
+        raise ParameterError(f"{chosen.name} reader: {exc}", parameter="--option") from exc
+    return warehouse.ingest(str(path), digest, chosen.name, batches)
 
 
 def ingest_paths(
@@ -45,9 +49,10 @@ def ingest_paths(
     paths: Iterable[str | Path],
     fmt: str = "auto",
     progress: Callable[[Path], None] | None = None,
+    **options: object,
 ) -> Iterator[IngestReport]:
     """Ingest every file under ``paths``, one transaction per file; yields one report per file."""
     for path in expand(paths):
         if progress is not None:
             progress(path)
-        yield ingest_file(warehouse, path, fmt)
+        yield ingest_file(warehouse, path, fmt, **options)
