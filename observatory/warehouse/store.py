@@ -405,16 +405,19 @@ class _Stager:
         ).to_arrow()
         self.con.register("_batch", arrow)
         low, high = frame["time"].min(), frame["time"].max()
+        # Only stored rows in the batch's time range can collide: select them first (a plain
+        # range filter, pruned by zone maps), then anti-join; a correlated NOT EXISTS was
+        # planned as a join against the whole table and made ingest quadratic.
         inserted = self.con.execute(
             f"""INSERT INTO {table}
+                WITH stored AS MATERIALIZED (
+                    SELECT time, sensor_id, field FROM {table} WHERE time BETWEEN ? AND ?
+                )
                 SELECT b.time, b.sensor_id::VARCHAR, b.measurement::VARCHAR, b.field::VARCHAR, b.value, ?
                 FROM _batch b
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM {table} r
-                    WHERE r.time BETWEEN ? AND ?
-                      AND r.time = b.time AND r.sensor_id = b.sensor_id::VARCHAR AND r.field = b.field::VARCHAR
-                )""",
-            [self.ingest_id, low, high],
+                ANTI JOIN stored r
+                  ON r.time = b.time AND r.sensor_id = b.sensor_id::VARCHAR AND r.field = b.field::VARCHAR""",
+            [low, high, self.ingest_id],
         ).fetchone()[0]
         self.con.unregister("_batch")
         self.counts[table] += inserted
