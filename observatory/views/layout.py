@@ -16,9 +16,10 @@ def language_selector() -> pn.widgets.Select:
         width=160,
         css_classes=["language-selector"],
     )
+    # Watch first: a language read from the URL by sync must relabel the picker too.
+    select.param.watch(lambda event: setattr(select, "label", t("language", event.new)), "value")
     if pn.state.location is not None:
         pn.state.location.sync(select, {"value": "lang"})
-    select.param.watch(lambda event: setattr(select, "label", t("language", event.new)), "value")
     return select
 
 

@@ -1,4 +1,5 @@
-"""A served observatory for browser tests: `observatory serve` on a free port, stopped afterwards."""
+"""A served observatory for browser tests: `observatory serve` on a free port, stopped afterwards,
+and a Chromium page on which every request leaving 127.0.0.1 is recorded, aborted and fails the test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -57,3 +59,37 @@ def served(tmp_path_factory) -> str:
 
 def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def page(served, chromium):
+    """A Chromium page on which every request leaving 127.0.0.1 is recorded and aborted."""
+    from playwright.sync_api import sync_playwright
+
+    left: list[str] = []
+
+    def guard(route):
+        host = urlparse(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            left.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page.route("**/*", guard)
+            yield page
+        finally:
+            browser.close()
+    assert left == [], f"requests left the machine: {left}"

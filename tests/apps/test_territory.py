@@ -6,7 +6,6 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urlparse
 
-import pytest
 import requests
 from playwright.sync_api import expect
 
@@ -43,40 +42,6 @@ def test_page_source_names_no_resource_outside_the_server(served):
     external = [url for url in parser.urls if urlparse(url).netloc not in ("", urlparse(served).netloc)]
     assert external == []
     assert not re.search(r"cdn\.(bokeh|holoviz|jsdelivr)|unpkg\.com", html)
-
-
-@pytest.fixture
-def page(served, chromium):
-    """A Chromium page on which every request leaving 127.0.0.1 is recorded and aborted."""
-    from playwright.sync_api import sync_playwright
-
-    left: list[str] = []
-
-    def guard(route):
-        host = urlparse(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            left.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.route("**/*", guard)
-            yield page
-        finally:
-            browser.close()
-    assert left == [], f"requests left the machine: {left}"
 
 
 def _open(page, url: str):

@@ -1,0 +1,378 @@
+"""Builders of the risk dashboard: the cyclone hazard (computed once per process), the commune
+ranking, its choropleth with a storm's track, the CSV of the table and the KeplerGL zoning map."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import geopandas as gpd
+import geoviews as gv
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+import polars as pl
+import shapely
+
+from observatory.config import Settings, settings
+from observatory.errors import ParameterError
+from observatory.i18n import t
+from observatory.risk import zoning
+from observatory.risk.cyclone import HISTORIC_STORMS, RETURN_PERIODS_YR, SATELLITE_ERA_START, CycloneHazard
+from observatory.territory.communes import communes
+from observatory.territory.crs import DISPLAY_TZ
+from observatory.views import kepler
+from observatory.views.maps import HAZARD_CMAP, choropleth
+
+HAZARDS = ("cyclone",)  # volcanic, seismic and coastal zoning join here as they land in risk/
+HURRICANE_FORCE_MS = 33.0  # 64 kt 1-min sustained: Saffir-Simpson category 1 (NHC)
+WIND_SCALE_MS = (15.0, 55.0)  # fixed colour range: tropical-storm force (17.5) to category 3 (50)
+KT_TO_MS = 1852 / 3600  # international knot: one nautical mile (1852 m) per hour
+MAP_MARGIN_DEG = 0.15  # sea shown around the island on the commune map (and its storm track)
+REGION_BOUNDS_DEG = (-66.0, 10.0, -56.0, 19.0)  # Lesser Antilles: tracks kept for the KeplerGL map
+_SIMPLIFY_DEG = 2e-4  # about 20 m: commune outlines light enough to ship to the browser
+_lock = threading.Lock()
+
+
+class RiskState(param.Parameterized):
+    """What the risk dashboard shows; every field is kept in the page URL."""
+
+    hazard = param.Selector(objects=list(HAZARDS), default="cyclone")
+    period = param.Selector(objects=list(RETURN_PERIODS_YR), default=100)
+    satellite_era = param.Boolean(default=False)  # only the seasons from SATELLITE_ERA_START on
+    storm = param.String(default="")  # HURDAT2 id of a replayed storm; '' for return periods
+    tab = param.Integer(default=0, bounds=(0, 1))
+
+    URL_KEYS = {
+        "hazard": "hazard",
+        "period": "period",
+        "satellite_era": "satellite",
+        "storm": "storm",
+        "tab": "tab",
+    }
+
+    def sync_url(self) -> RiskState:
+        """Keep the state in the URL (shareable links; reloading the page keeps the view)."""
+        if pn.state.location is not None:
+            pn.state.location.sync(self, self.URL_KEYS)
+        return self
+
+    @property
+    def since(self) -> int | None:
+        return SATELLITE_ERA_START if self.satellite_era else None
+
+
+# -- computing, once per process ------------------------------------------------------------------
+@lru_cache(maxsize=2)
+def _full_hazard(config: Settings) -> CycloneHazard:
+    return zoning.cyclone_hazard(config=config)[0]
+
+
+def cyclone_hazard(since: int | None = None, config: Settings | None = None) -> CycloneHazard:
+    """Every storm near the island on every analysis-grid cell (1851–2025), computed once per process
+    (~15 s) and shared by all sessions; ``since`` keeps the seasons from that year on."""
+    with _lock:  # two sessions opening together compute it once
+        full = _full_hazard(config or settings())
+    return full.since(since) if since else full
+
+
+def historic_storms(config: Settings | None = None) -> dict[str, str]:
+    """'Dean 2007' -> 'AL042007', ... for the historic storms of ``cyclone.HISTORIC_STORMS``."""
+    return dict(_historic_storms(config or settings()))
+
+
+@lru_cache(maxsize=2)
+def _historic_storms(config: Settings) -> tuple[tuple[str, str], ...]:
+    tracks = zoning.tracks(config)
+    return tuple((f"{name.title()} {year}", tracks.find(name, year)) for name, year in HISTORIC_STORMS)
+
+
+def storm_label(storm_id: str, config: Settings | None = None) -> str:
+    """'Dean 2007' for 'AL042007' (the HURDAT2 name and season otherwise)."""
+    labels = {v: k for k, v in historic_storms(config).items()}
+    if storm_id in labels:
+        return labels[storm_id]
+    row = zoning.tracks(config).storm(storm_id).data.row(0, named=True)
+    return f"{row['name'].title()} {row['year']}"
+
+
+def value_column(state: RiskState) -> str:
+    """The ranking's value column: ``wind_<T>yr_ms`` or, for a replay, ``wind_ms``."""
+    return "wind_ms" if state.storm else f"wind_{state.period}yr_ms"
+
+
+def value_label(state: RiskState, language: str) -> str:
+    """'Vent 100 ans (m/s)', 'Vent maximal, Dean 2007 (m/s)': the value column as readers see it."""
+    if state.storm:
+        return t("replay_wind", language, storm=storm_label(state.storm))
+    return t("return_wind", language, years=state.period)
+
+
+def ranking(state: RiskState, config: Settings | None = None) -> pl.DataFrame:
+    """One row per commune, most exposed first: rank, insee, name, the value column (m/s, 1-min
+    sustained 10 m, open land; null where the record is shorter than the period) and, for a
+    replay, gust_ms and time_peak_local ('YYYY-MM-DD HH:MM', America/Martinique, UTC-4)."""
+    if state.hazard not in HAZARDS:
+        raise ParameterError(
+            f"hazard {state.hazard!r} is not offered", parameter="hazard", hint=", ".join(HAZARDS)
+        )
+    value = value_column(state)
+    if state.storm:
+        frame = zoning.storm_replay(state.storm, config).select(
+            "insee",
+            "name",
+            value,
+            "gust_ms",
+            pl.col("time_peak_local").dt.strftime("%Y-%m-%d %H:%M"),
+        )
+    else:
+        hazard = cyclone_hazard(state.since, config)
+        frame = zoning.commune_return_periods((state.period,), hazard=hazard, config=config)
+    frame = frame.with_columns(pl.col(value).fill_nan(None)).sort(value, descending=True, nulls_last=True)
+    return frame.with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int32))
+
+
+def ranking_csv(frame: pl.DataFrame) -> str:
+    """The ranking as CSV (UTF-8, comma-separated, header of column names, empty for missing)."""
+    return frame.write_csv()
+
+
+def csv_filename(state: RiskState) -> str:
+    """A file name that says what the CSV holds, e.g. ``martinique_cyclone_wind_100yr_communes.csv``."""
+    subject = (
+        f"replay_{state.storm}"
+        if state.storm
+        else f"wind_{state.period}yr" + ("_since1966" if state.since else "")
+    )
+    return f"martinique_cyclone_{subject}_communes.csv"
+
+
+def summary(frame: pl.DataFrame, state: RiskState, language: str) -> str:
+    """Two sentences for a decision-maker: the most exposed commune and how many reach hurricane force."""
+    value = value_column(state)
+    known = frame.drop_nulls(value)
+    if known.height == 0:
+        return t("no_value", language, years=state.period, first=SATELLITE_ERA_START)
+    top = known.row(0, named=True)
+    return t(
+        "risk_summary",
+        language,
+        commune=top["name"],
+        wind=f"{top[value]:.1f}",
+        count=int((known[value] >= HURRICANE_FORCE_MS).sum()),
+        total=frame.height,
+        threshold=f"{HURRICANE_FORCE_MS:.0f}",
+    )
+
+
+# -- drawing --------------------------------------------------------------------------------------
+def risk_map(
+    frame: pl.DataFrame, state: RiskState, language: str, width: int = 520, height: int = 580
+) -> hv.Overlay:
+    """Choropleth of the ranking's value over the communes, with the replayed storm's track."""
+    value = value_column(state)
+    shapes = communes()[["insee", "geometry"]]
+    shown = shapes.merge(frame.to_pandas(), on="insee", how="left")
+    shown[value] = shown[value].astype(float)
+    title = (
+        t("replay_title", language, storm=storm_label(state.storm))
+        if state.storm
+        else t("return_title", language, years=state.period)
+    )
+    plot = choropleth(
+        shown,
+        value,
+        label=value_label(state, language)
+        + (" – " + t("satellite_era", language) if state.since and not state.storm else ""),
+        title=title,
+        language=language,
+        hover=[("rank", t("rank", language))],
+        formats={value: "{0.0}"},
+        cmap=HAZARD_CMAP,
+        clim=WIND_SCALE_MS,
+        width=width,
+        height=height,
+    )
+    # the same frame for every view, so that maps of two storms or periods compare at a glance
+    # (two invisible corners: xlim/ylim of a geographic overlay are not projected)
+    west, south, east, north = map_box()
+    plot = plot * gv.Points([(west, south), (east, north)]).opts(alpha=0, size=0)
+    if state.storm:
+        plot = plot * track_overlay(state.storm, language)
+    return plot.opts(data_aspect=1)
+
+
+def map_box() -> tuple[float, float, float, float]:
+    """West, south, east, north (degrees) of the commune map: the island and its near sea."""
+    west, south, east, north = communes().total_bounds
+    return (
+        west - MAP_MARGIN_DEG,
+        south - MAP_MARGIN_DEG,
+        east + MAP_MARGIN_DEG,
+        north + MAP_MARGIN_DEG,
+    )
+
+
+def track_overlay(storm_id: str, language: str) -> hv.Overlay:
+    """The storm's best track near the island: the path and its 6-hourly fixes (hover: time, wind)."""
+    box = map_box()
+    fixes = _fixes(storm_id)
+    line = shapely.clip_by_rect(shapely.LineString(fixes[["lon", "lat"]].to_numpy()), *box)
+    parts = [np.asarray(g.coords) for g in getattr(line, "geoms", [line]) if not g.is_empty]
+    path = gv.Path(parts).opts(color="#222222", line_width=3, line_dash="dashed")
+    inside = fixes[fixes["lon"].between(box[0], box[2]) & fixes["lat"].between(box[1], box[3])]
+    points = gv.Points(
+        inside,
+        kdims=["lon", "lat"],
+        vdims=[
+            hv.Dimension("time_local", label=t("track_time", language)),
+            hv.Dimension("wind_ms", label=t("track_wind", language)),
+            hv.Dimension("status", label=t("track_status", language)),
+        ],
+    ).opts(color="#222222", size=9, line_color="white", tools=["hover"])
+    return path * points
+
+
+def _fixes(storm_id: str) -> pd.DataFrame:
+    data = zoning.tracks().storm(storm_id).data
+    frame = data.select(
+        "storm_id",
+        pl.col("name").str.to_titlecase(),
+        "year",
+        "status",
+        "lat",
+        "lon",
+        (pl.col("wind_kt") * KT_TO_MS).round(1).alias("wind_ms"),
+        pl.col("time").dt.convert_time_zone(DISPLAY_TZ).dt.strftime("%Y-%m-%d %H:%M").alias("time_local"),
+    )
+    return frame.to_pandas()
+
+
+def ranking_table(frame: pl.DataFrame, state: RiskState, language: str) -> pn.widgets.Tabulator:
+    """The commune ranking as a read-only table, column titles in ``language``."""
+    from bokeh.models.widgets.tables import NumberFormatter
+
+    value = value_column(state)
+    titles = {
+        "rank": t("rank", language),
+        "insee": t("insee_code", language),
+        "name": t("commune", language),
+        value: value_label(state, language),
+        "gust_ms": t("gust", language),
+        "time_peak_local": t("time_peak", language),
+    }
+    number = NumberFormatter(format="0.0", text_align="right")
+    return pn.widgets.Tabulator(
+        frame.to_pandas(),
+        titles={c: titles[c] for c in frame.columns},
+        formatters={value: number, "gust_ms": number},
+        hidden_columns=["insee"],  # in the CSV, not needed on screen
+        widths={"rank": 70, "name": 150, value: 105, "gust_ms": 85, "time_peak_local": 140},
+        stylesheets=[".tabulator-col-title { white-space: normal !important; }"],  # long titles wrap
+        show_index=False,
+        disabled=True,
+        selectable=False,
+        layout="fit_data_table",
+        height=520,
+        sizing_mode="stretch_width",
+        css_classes=["risk-ranking"],
+    )
+
+
+# -- the KeplerGL zoning map ----------------------------------------------------------------------
+def kepler_datasets(state: RiskState) -> dict[str, gpd.GeoDataFrame]:
+    """communes (ranking value), cells (500 m grid, wind per return period and replay), tracks
+    (the historic storms' segments over the Lesser Antilles, wind in m/s)."""
+    frame = ranking(state)
+    shapes = communes()[["insee", "geometry"]]
+    shapes["geometry"] = shapes.geometry.simplify(_SIMPLIFY_DEG, preserve_topology=True)
+    commune_layer = shapes.merge(frame.to_pandas(), on="insee", how="left")
+    return {"communes": commune_layer, "cells": _cells(state), "tracks": _track_segments()}
+
+
+def kepler_map(state: RiskState, language: str, height: int = 640) -> pn.pane.HTML:
+    """The zoning cells, communes and storm tracks in KeplerGL, offline (``views.kepler``)."""
+    datasets = kepler_datasets(state)
+    value = value_column(state)
+    cell_fields = ["cell_id", "name", *[c for c in datasets["cells"].columns if c.endswith("_ms")]]
+    tooltips = {
+        "communes": ["name", "insee", "rank", value],
+        "cells": cell_fields,
+        "tracks": ["name", "year", "time_local", "wind_ms", "status"],
+    }
+    config = kepler.kepler_config(kepler_layers(state, language), tooltips)
+    return kepler.kepler_pane(datasets, config, height, app_name=t("app_title", language), language=language)
+
+
+def kepler_layers(state: RiskState, language: str) -> list[dict]:
+    """Storm fixes and tracks over commune boundaries over the 500 m zoning (first drawn on top);
+    the commune choropleth is there too, hidden: the layer panel switches it on."""
+    value = value_column(state)
+    return [
+        kepler.point_layer("fixes", "tracks", t("layer_fixes", language), color_field="wind_ms", radius=5),
+        kepler.geojson_layer(
+            "tracks", "tracks", t("layer_tracks", language), stroke_field="wind_ms", filled=False, thickness=3
+        ),
+        kepler.geojson_layer(
+            "boundaries", "communes", t("layer_boundaries", language), filled=False, stroke_color=(60, 60, 60)
+        ),
+        kepler.geojson_layer(
+            "communes", "communes", t("layer_communes", language), color_field=value, visible=False
+        ),
+        kepler.geojson_layer(
+            "cells",
+            "cells",
+            t("layer_cells", language),
+            color_field="replay_wind_ms" if state.storm else value,
+            stroked=False,
+            opacity=0.85,
+        ),
+    ]
+
+
+def _cells(state: RiskState) -> gpd.GeoDataFrame:
+    hazard = cyclone_hazard(state.since)
+    cells = zoning.cell_return_periods(hazard=hazard)
+    names = communes()[["insee", "name"]]
+    cells = cells.merge(names, on="insee", how="left")
+    winds = [c for c in cells.columns if c.startswith("wind_") and c.endswith("yr_ms")]
+    if state.storm:
+        cells["replay_wind_ms"] = _cell_replay(state.storm)
+        winds.append("replay_wind_ms")
+    cells[winds] = cells[winds].astype(float).round(1)
+    return cells[["cell_id", "insee", "name", *winds, "geometry"]]
+
+
+@lru_cache(maxsize=8)
+def _cell_replay(storm_id: str) -> np.ndarray:
+    cells = zoning.grid().cells
+    hazard = CycloneHazard.from_tracks(
+        zoning.tracks().storm(storm_id), cells["lon"].to_numpy(), cells["lat"].to_numpy(), radius_km=np.inf
+    )
+    return hazard.wind_ms.max(axis=0)
+
+
+@lru_cache(maxsize=1)
+def _track_segments() -> gpd.GeoDataFrame:
+    rows = []
+    for storm_id in historic_storms().values():
+        fixes = _fixes(storm_id)
+        for a, b in zip(fixes.iloc[:-1].itertuples(), fixes.iloc[1:].itertuples(), strict=True):
+            segment = shapely.LineString([(a.lon, a.lat), (b.lon, b.lat)])
+            if segment.intersects(shapely.box(*REGION_BOUNDS_DEG)):
+                rows.append(
+                    {
+                        "storm_id": a.storm_id,
+                        "name": a.name,
+                        "year": a.year,
+                        "time_local": a.time_local,
+                        "status": a.status,
+                        "wind_ms": float(a.wind_ms),
+                        "lat": a.lat,
+                        "lon": a.lon,
+                        "geometry": segment,
+                    }
+                )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")

@@ -1,0 +1,92 @@
+"""Builders of the risk dashboard: ranking, CSV, map and the KeplerGL zoning's three datasets."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+
+import holoviews as hv
+import pytest
+
+from observatory.i18n import t
+from observatory.views import risk
+
+INSEE = [str(code) for code in range(97201, 97235)]
+
+
+@pytest.fixture(scope="module")
+def dean() -> risk.RiskState:
+    return risk.RiskState(storm=risk.historic_storms()["Dean 2007"])
+
+
+def test_the_historic_storms_are_found_by_name_and_season():
+    storms = risk.historic_storms()
+    assert list(storms) == ["Dean 2007", "David 1979", "Maria 2017", "Dorothy 1970", "Edith 1963"]
+    assert storms["Dean 2007"] == "AL042007" and storms["David 1979"] == "AL091979"
+
+
+def test_the_hazard_is_computed_once_per_process():
+    assert risk.cyclone_hazard() is risk.cyclone_hazard()
+    assert risk.cyclone_hazard(1966).first_year == 1966
+
+
+@pytest.mark.parametrize("period", [10, 100])
+def test_the_ranking_has_the_34_communes_most_exposed_first(period):
+    frame = risk.ranking(risk.RiskState(period=period))
+    assert frame.columns == ["rank", "insee", "name", f"wind_{period}yr_ms"]
+    assert sorted(frame["insee"]) == INSEE and frame["rank"].to_list() == list(range(1, 35))
+    winds = frame[f"wind_{period}yr_ms"].to_list()
+    assert winds == sorted(winds, reverse=True)
+
+
+def test_a_period_longer_than_the_satellite_record_has_no_value():
+    state = risk.RiskState(period=100, satellite_era=True)
+    frame = risk.ranking(state)
+    assert frame["wind_100yr_ms"].null_count() == 34  # null, not NaN: the CSV leaves it empty
+    assert risk.summary(frame, state, "en") == t("no_value", "en", years=100, first=1966)
+    assert risk.csv_filename(state) == "martinique_cyclone_wind_100yr_since1966_communes.csv"
+
+
+def test_the_dean_replay_csv_is_the_table(dean):
+    frame = risk.ranking(dean)
+    rows = list(csv.reader(io.StringIO(risk.ranking_csv(frame))))
+    assert rows[0] == ["rank", "insee", "name", "wind_ms", "gust_ms", "time_peak_local"]
+    assert len(rows) == 35 and float(rows[1][3]) >= 33.0
+    assert rows[1][5].startswith("2007-08-17 ")  # the morning of 17 August, Martinique time
+    assert risk.csv_filename(dean) == "martinique_cyclone_replay_AL042007_communes.csv"
+    assert frame["name"][0] in risk.summary(frame, dean, "fr")
+
+
+def test_the_map_draws_the_communes_and_the_track_in_a_fixed_frame(dean):
+    plain = hv.render(risk.risk_map(risk.ranking(risk.RiskState()), risk.RiskState(), "de"), backend="bokeh")
+    replay = hv.render(risk.risk_map(risk.ranking(dean), dean, "de"), backend="bokeh")
+    assert (replay.x_range.start, replay.y_range.end) == (plain.x_range.start, plain.y_range.end)
+    sources = [r.data_source.data for r in replay.renderers]
+    assert any(sorted(set(d.get("insee", []))) == INSEE for d in sources)
+    assert replay.title.text == t("replay_title", "de", storm="Dean 2007")
+
+
+def test_the_kepler_map_carries_communes_cells_and_tracks(dean):
+    datasets = risk.kepler_datasets(dean)
+    assert list(datasets) == ["communes", "cells", "tracks"]
+    assert len(datasets["communes"]) == 34 and len(datasets["cells"]) > 4000
+    assert set(datasets["tracks"]["name"]) == {"Dean", "David", "Maria", "Dorothy", "Edith"}
+    assert datasets["cells"]["replay_wind_ms"].max() >= 33.0
+    page = html.unescape(re.search(r"srcdoc='([^']*)'", risk.kepler_map(dean, "fr").object).group(1))
+    model = json.loads(re.search(r'id="kepler-model">(.*?)</script>', page, re.S).group(1))
+    shipped = {name: len(value["data"]["features"]) for name, value in model["data"].items()}
+    assert shipped == {name: len(frame) for name, frame in datasets.items()}
+
+
+def test_layers_name_datasets_and_fields_that_exist(dean):
+    datasets = risk.kepler_datasets(dean)
+    layers = risk.kepler_layers(dean, "es")
+    assert {layer["config"]["dataId"] for layer in layers} == set(datasets)
+    for layer in layers:
+        for channel in ("colorField", "strokeColorField"):
+            field = layer["visualChannels"].get(channel)
+            if field:
+                assert field["name"] in datasets[layer["config"]["dataId"]].columns
