@@ -1,4 +1,5 @@
-"""Cyclone risk by commune: return-period winds, historic storm replays, ranking, CSV and KeplerGL zoning."""
+"""Cyclone risk by commune: return-period winds, historic storm replays, ranking, CSV, KeplerGL zoning
+and the composite multi-risk index with its weights."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 
 import panel as pn
 
+from observatory.errors import ParameterError
 from observatory.i18n import t
 from observatory.risk.cyclone import RETURN_PERIODS_YR
 from observatory.views import risk
@@ -73,6 +75,56 @@ def _kepler(state: risk.RiskState, lang: str) -> pn.Column:
     )
 
 
+def _weight_sliders(state: risk.RiskState, lang: str) -> pn.Row:
+    sliders = [
+        pn.widgets.FloatSlider.from_param(
+            state.param[f"w_{name}"],
+            name=t(f"index_{name}", lang),
+            step=risk.INDEX_WEIGHT_STEP,
+            width=170,
+            css_classes=[f"weight-{name}"],
+        )
+        for name in risk.IndexWeights.names()
+    ]
+    return pn.Row(*sliders, css_classes=["index-weights"])
+
+
+def _index(state: risk.RiskState, lang: str) -> pn.Column:
+    try:
+        frame = risk.multirisk_index(state.weights)
+    except ParameterError:  # every weight at 0: nothing to combine
+        return pn.Column(pn.pane.Alert(t("index_no_weight", lang), alert_type="warning"))
+    download = pn.widgets.FileDownload(
+        callback=lambda: io.StringIO(risk.ranking_csv(frame)),
+        filename=risk.index_csv_filename(),
+        label=t("download_csv", lang),
+        button_type="primary",
+        css_classes=["index-download"],
+    )
+    side = pn.Column(
+        pn.pane.Markdown(risk.index_weights_text(state.weights, lang), css_classes=["index-weights-used"]),
+        pn.pane.Markdown(risk.index_summary(frame, lang), css_classes=["index-summary"]),
+        download,
+        risk.index_table(frame, lang),
+        sizing_mode="stretch_width",
+    )
+    return pn.Row(pn.pane.HoloViews(risk.index_map(frame, lang)), side, sizing_mode="stretch_width")
+
+
+def _index_tab(state: risk.RiskState, lang: str) -> pn.Column:
+    weights = [state.param[f"w_{name}"] for name in risk.IndexWeights.names()]
+    content = pn.panel(
+        pn.bind(lambda *_: _index(state, lang), *weights), defer_load=True, loading_indicator=True
+    )
+    return pn.Column(
+        pn.pane.HTML(f"<label>{t('index_weights', lang)}</label>"),
+        _weight_sliders(state, lang),
+        pn.pane.Markdown(f"<small>{t('index_note', lang)}</small>"),
+        content,
+        sizing_mode="stretch_width",
+    )
+
+
 def build() -> pn.Column:
     """The app's layout (for tests and for serving)."""
     language = language_selector()
@@ -92,6 +144,7 @@ def build() -> pn.Column:
         tabs = pn.Tabs(
             (t("tab_map", lang), ranking),
             (t("tab_kepler", lang), zoning),
+            (t("tab_index", lang), _index_tab(state, lang)),
             active=state.tab,
             dynamic=True,
             sizing_mode="stretch_width",

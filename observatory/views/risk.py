@@ -1,5 +1,6 @@
 """Builders of the risk dashboard: the cyclone hazard (computed once per process), the commune
-ranking, its choropleth with a storm's track, the CSV of the table and the KeplerGL zoning map."""
+ranking, its choropleth with a storm's track, the CSV of the table, the KeplerGL zoning map and the
+composite multi-risk index (weights changed in well under a second)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from observatory.errors import ParameterError
 from observatory.i18n import t
 from observatory.risk import zoning
 from observatory.risk.cyclone import HISTORIC_STORMS, RETURN_PERIODS_YR, SATELLITE_ERA_START, CycloneHazard
+from observatory.risk.index import IndexWeights, composite_index, martinique_hazards
 from observatory.territory.communes import communes
 from observatory.territory.crs import DISPLAY_TZ
 from observatory.views import kepler
@@ -33,6 +35,8 @@ KT_TO_MS = 1852 / 3600  # international knot: one nautical mile (1852 m) per hou
 MAP_MARGIN_DEG = 0.15  # sea shown around the island on the commune map (and its storm track)
 REGION_BOUNDS_DEG = (-66.0, 10.0, -56.0, 19.0)  # Lesser Antilles: tracks kept for the KeplerGL map
 _SIMPLIFY_DEG = 2e-4  # about 20 m: commune outlines light enough to ship to the browser
+INDEX_CYCLONE_PERIOD_YR = 100  # cyclone input of the index: 100-year wind, whole record (1851–2025)
+INDEX_WEIGHT_STEP = 0.05
 _lock = threading.Lock()
 
 
@@ -43,7 +47,12 @@ class RiskState(param.Parameterized):
     period = param.Selector(objects=list(RETURN_PERIODS_YR), default=100)
     satellite_era = param.Boolean(default=False)  # only the seasons from SATELLITE_ERA_START on
     storm = param.String(default="")  # HURDAT2 id of a replayed storm; '' for return periods
-    tab = param.Integer(default=0, bounds=(0, 1))
+    tab = param.Integer(default=0, bounds=(0, 2))
+    # raw weights of the multi-risk index (0–1 each); the index normalises them to sum 1
+    w_cyclone = param.Number(default=0.25, bounds=(0, 1), step=INDEX_WEIGHT_STEP)
+    w_seismic = param.Number(default=0.25, bounds=(0, 1), step=INDEX_WEIGHT_STEP)
+    w_volcanic = param.Number(default=0.25, bounds=(0, 1), step=INDEX_WEIGHT_STEP)
+    w_coastal = param.Number(default=0.25, bounds=(0, 1), step=INDEX_WEIGHT_STEP)
 
     URL_KEYS = {
         "hazard": "hazard",
@@ -51,6 +60,7 @@ class RiskState(param.Parameterized):
         "satellite_era": "satellite",
         "storm": "storm",
         "tab": "tab",
+        **{f"w_{name}": f"w_{name}" for name in IndexWeights.names()},
     }
 
     def sync_url(self) -> RiskState:
@@ -62,6 +72,11 @@ class RiskState(param.Parameterized):
     @property
     def since(self) -> int | None:
         return SATELLITE_ERA_START if self.satellite_era else None
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The index weights as set (not normalised): {'cyclone': 0.25, ...}."""
+        return {name: getattr(self, f"w_{name}") for name in IndexWeights.names()}
 
 
 # -- computing, once per process ------------------------------------------------------------------
@@ -164,6 +179,123 @@ def summary(frame: pl.DataFrame, state: RiskState, language: str) -> str:
         count=int((known[value] >= HURRICANE_FORCE_MS).sum()),
         total=frame.height,
         threshold=f"{HURRICANE_FORCE_MS:.0f}",
+    )
+
+
+# -- the composite multi-risk index ---------------------------------------------------------------
+@lru_cache(maxsize=2)
+def _fixed_hazards(config: Settings) -> tuple[tuple[str, pd.Series], ...]:
+    """Seismic, volcanic and coastal inputs by commune: they do not depend on the weights."""
+    return tuple(martinique_hazards(config=config).items())
+
+
+@lru_cache(maxsize=2)
+def _cyclone_input(config: Settings) -> pd.Series:
+    """Each commune's 100-year wind (m/s) from the hazard cached above: the cyclone input."""
+    hazard = cyclone_hazard(config=config)
+    winds = zoning.commune_return_periods((INDEX_CYCLONE_PERIOD_YR,), hazard=hazard, config=config)
+    return winds.to_pandas().set_index("insee")[f"wind_{INDEX_CYCLONE_PERIOD_YR}yr_ms"]
+
+
+def index_hazards(config: Settings | None = None) -> dict[str, pd.Series]:
+    """The four hazard inputs of the index by INSEE code, computed once per process."""
+    config = config or settings()
+    return {"cyclone": _cyclone_input(config), **dict(_fixed_hazards(config))}
+
+
+def normalised_weights(weights: dict[str, float] | None) -> IndexWeights:
+    """The weights divided by their sum (IndexWeights' defaults when None); all zero is refused."""
+    return IndexWeights.from_dict(weights, normalise=True) if weights else IndexWeights()
+
+
+def multirisk_index(weights: dict[str, float] | None = None, config: Settings | None = None) -> pl.DataFrame:
+    """The composite index per commune, as ``zoning.commune_index`` (same columns, rounded to 4
+    decimals) but from cached inputs, so that new weights only recombine. Rank first, best first."""
+    frame = composite_index(index_hazards(config), normalised_weights(weights), config=config)
+    frame = pl.from_pandas(frame).with_columns(pl.col(pl.Float64).round(4))
+    return frame.select("rank", pl.exclude("rank"))
+
+
+def index_csv_filename() -> str:
+    return "martinique_multirisk_index_communes.csv"
+
+
+def index_weights_text(weights: dict[str, float] | None, language: str) -> str:
+    """'Poids normalisés (somme 1) : cyclone 0,40 · ...': the weights the index actually uses."""
+    chosen = normalised_weights(weights).as_dict()
+    parts = [f"{t(f'index_{name}', language)} {value:.2f}" for name, value in chosen.items()]
+    return t("index_weights_used", language, weights=" · ".join(parts))
+
+
+def index_summary(frame: pl.DataFrame, language: str) -> str:
+    """One sentence: the commune of highest index and its value."""
+    top = frame.row(0, named=True)
+    return t("index_summary", language, commune=top["name"], value=f"{top['index']:.2f}")
+
+
+# Bokeh and Tabulator keep the row number in a column named 'index': on screen the index is 'index_value'
+_ON_SCREEN = {"index": "index_value"}
+
+
+def index_map(frame: pl.DataFrame, language: str, width: int = 520, height: int = 580) -> hv.Element:
+    """Choropleth of the index over the communes (hover: rank, hazard, exposure)."""
+    shapes = communes()[["insee", "geometry"]]
+    shown = shapes.merge(frame.rename(_ON_SCREEN).to_pandas(), on="insee", how="left")
+    plot = choropleth(
+        shown,
+        "index_value",
+        label=t("index_value", language),
+        title=t("index_title", language),
+        language=language,
+        hover=[
+            ("rank", t("rank", language)),
+            ("hazard", t("index_hazard", language)),
+            ("exposure", t("index_exposure", language)),
+        ],
+        formats={"index_value": "{0.000}", "hazard": "{0.000}", "exposure": "{0.000}"},
+        cmap=HAZARD_CMAP,
+        width=width,
+        height=height,
+    )
+    return plot.opts(data_aspect=1)
+
+
+def index_table(frame: pl.DataFrame, language: str) -> pn.widgets.Tabulator:
+    """The index ranking with every component (the index as ``index_value``); raw inputs,
+    population and density ride along hidden (they are in the CSV)."""
+    from bokeh.models.widgets.tables import NumberFormatter
+
+    names = IndexWeights.names()
+    titles = {
+        "rank": t("rank", language),
+        "insee": t("insee_code", language),
+        "name": t("commune", language),
+        "population": t("population", language),
+        "density_per_km2": t("density", language),
+        **{name: t(f"index_{name}", language) for name in names},
+        **{f"{n}_norm": t("index_norm", language, hazard=t(f"index_{n}", language)) for n in names},
+        "hazard": t("index_hazard", language),
+        "exposure": t("index_exposure", language),
+        "vulnerability": t("index_vulnerability", language),
+        "index_value": t("index_value", language),
+    }
+    frame = frame.rename(_ON_SCREEN)
+    number = NumberFormatter(format="0.000", text_align="right")
+    shown = [f"{n}_norm" for n in names] + ["hazard", "exposure", "vulnerability", "index_value"]
+    return pn.widgets.Tabulator(
+        frame.to_pandas(),
+        titles={c: titles[c] for c in frame.columns},
+        formatters={c: number for c in shown},
+        hidden_columns=["insee", "population", "density_per_km2", *names],
+        widths={"rank": 60, "name": 150, **{c: 95 for c in shown}},
+        stylesheets=[".tabulator-col-title { white-space: normal !important; }"],
+        show_index=False,
+        disabled=True,
+        selectable=False,
+        layout="fit_data_table",
+        height=520,
+        sizing_mode="stretch_width",
+        css_classes=["index-ranking"],
     )
 
 

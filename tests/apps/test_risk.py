@@ -104,3 +104,31 @@ def test_the_table_downloads_as_a_csv_of_34_communes(page, served):
     assert rows[0] == ["rank", "insee", "name", "wind_25yr_ms"]
     assert len(rows) == 1 + 34
     assert sorted(r[1] for r in rows[1:]) == [str(code) for code in range(97201, 97235)]
+
+
+def test_the_multirisk_index_tab_shows_and_downloads_the_34_communes(page, served):
+    _open(page, f"{served}/risk")
+    _tab(page, t("tab_index", "fr")).click()
+    page.wait_for_function(
+        f"() => ({_TABLE_JS})().some(d => d.index_value && d.index_value.length === 34)",
+        timeout=_FIRST_LOAD_MS,
+    )
+    (table,) = [d for d in _tables(page) if "index_value" in d]
+    values = table["index_value"]
+    assert len(values) == 34 and values == sorted(values, reverse=True) and values[0] > 0
+    expect(page.locator(".index-weights-used")).to_contain_text("0.25")
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".index-download button").click()
+    assert download.value.suggested_filename == "martinique_multirisk_index_communes.csv"
+    rows = list(csv.reader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+    assert len(rows) == 1 + 34
+    assert {"index", "cyclone", "seismic", "volcanic", "coastal"} <= set(rows[0])
+    assert sorted(r[rows[0].index("insee")] for r in rows[1:]) == [str(c) for c in range(97201, 97235)]
+
+
+def test_the_index_weights_come_from_the_url(page, served):
+    _open(page, f"{served}/risk?tab=2&w_cyclone=0&w_seismic=0&w_volcanic=1&w_coastal=0")
+    page.wait_for_function(f"() => ({_TABLE_JS})().some(d => d.index_value)", timeout=_FIRST_LOAD_MS)
+    (table,) = [d for d in _tables(page) if "index_value" in d]
+    assert table["hazard"] == table["volcanic_norm"]  # volcanic alone
+    expect(page.locator(".index-weights-used")).to_contain_text("1.00")

@@ -7,11 +7,15 @@ import html
 import io
 import json
 import re
+import time
 
 import holoviews as hv
+import polars as pl
 import pytest
 
+from observatory.errors import ParameterError
 from observatory.i18n import t
+from observatory.risk import zoning
 from observatory.views import risk
 
 INSEE = [str(code) for code in range(97201, 97235)]
@@ -90,3 +94,70 @@ def test_layers_name_datasets_and_fields_that_exist(dean):
             field = layer["visualChannels"].get(channel)
             if field:
                 assert field["name"] in datasets[layer["config"]["dataId"]].columns
+
+
+PELEE_FLANKS = {
+    "97201",
+    "97203",
+    "97211",
+    "97215",
+    "97218",
+    "97219",
+    "97225",
+}  # Ajoupa-Bouillon ... Saint-Pierre
+
+
+def test_the_index_has_every_commune_and_every_component():
+    frame = risk.multirisk_index()
+    assert sorted(frame["insee"]) == INSEE and frame["rank"][0] == 1
+    for name in ("cyclone", "seismic", "volcanic", "coastal"):
+        assert frame[f"{name}_norm"].min() >= 0 and frame[f"{name}_norm"].max() <= 1
+    product = frame["hazard"] * frame["exposure"] * frame["vulnerability"]
+    assert (product - frame["index"]).abs().max() < 1e-3  # columns rounded to 4 decimals
+    assert frame["vulnerability"].unique().to_list() == [1.0]  # neutral: no socio-economic table
+    assert frame["index"].to_list() == sorted(frame["index"], reverse=True)
+
+
+def test_the_index_matches_the_engine_with_the_same_weights():
+    weights = {"cyclone": 0.4, "seismic": 0.1, "volcanic": 0.3, "coastal": 0.2}
+    mine = risk.multirisk_index(weights)
+    engine = zoning.commune_index(weights)
+    assert mine.select(engine.columns).equals(engine)
+
+
+def test_new_weights_recombine_fast_and_change_the_ranking():
+    default = risk.multirisk_index()  # warms the caches
+    start = time.perf_counter()
+    volcanic = risk.multirisk_index({"volcanic": 1.0})
+    assert time.perf_counter() - start < 1.0
+    assert volcanic["insee"].to_list() != default["insee"].to_list()
+    top = volcanic.sort("hazard", descending=True, maintain_order=True)
+    assert top["insee"][0] in PELEE_FLANKS and top["hazard"][0] == 1.0
+    assert volcanic.filter(pl.col("insee") == "97209")["hazard"][0] < 0.5  # Fort-de-France, far south
+
+
+def test_the_weights_shown_are_normalised():
+    text = risk.index_weights_text({"cyclone": 0.5, "volcanic": 0.5}, "en")
+    assert text == t(
+        "index_weights_used",
+        "en",
+        weights="Cyclone 0.50 · Earthquake 0.00 · Volcano 0.50 · Coastal flooding 0.00",
+    )
+    with pytest.raises(ParameterError):
+        risk.multirisk_index({"cyclone": 0.0, "seismic": 0.0})
+    with pytest.raises(ParameterError, match="volcanic"):
+        risk.multirisk_index({"volcanik": 1.0})
+
+
+# Bokeh's ColumnDataSource.from_df calls DataFrame.reset_index(inplace=True), deprecated by pandas:
+# upstream, harmless here (the served app only logs it)
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+def test_the_index_csv_map_and_table_show_the_components():
+    frame = risk.multirisk_index()
+    rows = list(csv.reader(io.StringIO(risk.ranking_csv(frame))))
+    assert len(rows) == 35 and {"index", "cyclone", "seismic", "volcanic", "coastal"} <= set(rows[0])
+    table = risk.index_table(frame, "de")
+    assert table.value["index_value"].tolist() == frame["index"].to_list()
+    assert table.titles["index_value"] == t("index_value", "de")
+    plot = hv.render(risk.index_map(frame, "fr"), backend="bokeh")
+    assert plot.title.text == t("index_title", "fr")
