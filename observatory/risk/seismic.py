@@ -201,18 +201,9 @@ class Catalogue:
         _check_on_error(on_error)
         rows, rejected = [], []
         for line_no, row in _csv_rows(path, ",", ISCGEM_COLUMNS):
-            try:
-                rows.append(_iscgem_event(row))
-            except ValueError as exc:
-                error = DataFormatError(
-                    f"unreadable ISC-GEM row: {exc}",
-                    path=path,
-                    line=line_no,
-                    hint="Fix or remove the row, or read with on_error='skip' to keep the others.",
-                )
-                if on_error == "raise":
-                    raise error from exc
-                rejected.append(error)
+            event = _read_row(_iscgem_event, row, "ISC-GEM", path, line_no, on_error, rejected)
+            if event is not None:
+                rows.append(event)
         return cls(_frame(rows), tuple(rejected))
 
     @classmethod
@@ -235,19 +226,7 @@ class Catalogue:
             )
         rows, rejected = [], []
         for line_no, row in _csv_rows(path, "\t", NCEI_REQUIRED):
-            try:
-                event = _ncei_event(row)
-            except ValueError as exc:
-                error = DataFormatError(
-                    f"unreadable NCEI row: {exc}",
-                    path=path,
-                    line=line_no,
-                    hint="Fix or remove the row, or read with on_error='skip' to keep the others.",
-                )
-                if on_error == "raise":
-                    raise error from exc
-                rejected.append(error)
-                continue
+            event = _read_row(_ncei_event, row, "NCEI", path, line_no, on_error, rejected)
             if event is not None and haversine_km(*centre, event["lon"], event["lat"]) <= radius_km:
                 rows.append(event)
         return cls(_frame(rows), tuple(rejected))
@@ -303,6 +282,23 @@ class Catalogue:
     def distances_to_communes(self, config: Settings | None = None) -> pd.DataFrame:
         """``distances`` to the centroid of each of the 34 communes."""
         return self.distances(commune_sites(config))
+
+
+def _read_row(parse, row: dict, what: str, path: Path, line_no: int, on_error: str, rejected: list):
+    """``parse(row)``, or None for a row that cannot be read: raised, or kept in ``rejected``."""
+    try:
+        return parse(row)
+    except ValueError as exc:
+        error = DataFormatError(
+            f"unreadable {what} row: {exc}",
+            path=path,
+            line=line_no,
+            hint="Fix or remove the row, or read with on_error='skip' to keep the others.",
+        )
+        if on_error == "raise":
+            raise error from exc
+        rejected.append(error)
+        return None
 
 
 def _check_on_error(on_error: str) -> None:
