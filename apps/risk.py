@@ -1,5 +1,5 @@
-"""Cyclone risk by commune: return-period winds, historic storm replays, ranking, CSV, KeplerGL zoning
-and the composite multi-risk index with its weights."""
+"""Risk by commune: return-period winds, historic storm replays, the volcanic, coastal and seismic
+hazards, ranking, CSV, KeplerGL zoning and the composite multi-risk index with its weights."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ pn.extension("tabulator", inline=False)
 
 def _controls(state: risk.RiskState, lang: str) -> pn.Column:
     hazard = pn.widgets.Select.from_param(
-        state.param.hazard, name=t("hazard", lang), options={t("hazard_cyclone", lang): "cyclone"}, width=290
+        state.param.hazard,
+        name=t("hazard", lang),
+        options={t(f"hazard_{name}", lang): name for name in risk.HAZARDS},
+        width=290,
+        css_classes=["hazard-selector"],
     )
     period = pn.widgets.RadioButtonGroup.from_param(
         state.param.period,
@@ -39,11 +43,13 @@ def _controls(state: risk.RiskState, lang: str) -> pn.Column:
         css_classes=["storm-selector"],
     )
 
-    def replaying(event=None) -> None:
-        period.disabled = satellite.disabled = bool(state.storm)
+    def enable(event=None) -> None:
+        # periods and storms belong to the cyclone hazard; a replay fixes its own period
+        storm.disabled = state.hazard != "cyclone"
+        period.disabled = satellite.disabled = storm.disabled or bool(state.storm)
 
-    replaying()
-    state.param.watch(replaying, "storm")
+    enable()
+    state.param.watch(enable, ["hazard", "storm"])
     label = pn.pane.HTML(f"<label>{t('return_period', lang)}</label>", margin=(5, 10, 0, 10))
     note = pn.pane.Markdown(f"<small>{t('risk_note', lang)}</small>", width=290)
     return pn.Column(hazard, label, period, satellite, storm, note, width=315)

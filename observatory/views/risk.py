@@ -1,10 +1,11 @@
 """Builders of the risk dashboard: the cyclone hazard (computed once per process), the commune
-ranking, its choropleth with a storm's track, the CSV of the table, the KeplerGL zoning map and the
+ranking of each hazard (cyclone, volcanic, coastal, seismic), its choropleth with a storm's track, the CSV of the table, the KeplerGL zoning map and the
 composite multi-risk index (weights changed in well under a second)."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 
 import geopandas as gpd
@@ -21,14 +22,24 @@ from observatory.config import Settings, settings
 from observatory.errors import ParameterError
 from observatory.i18n import t
 from observatory.risk import zoning
+from observatory.risk.coastal import CoastalTerrain, sea_level_rise_m
 from observatory.risk.cyclone import HISTORIC_STORMS, RETURN_PERIODS_YR, SATELLITE_ERA_START, CycloneHazard
-from observatory.risk.index import IndexWeights, composite_index, martinique_hazards
+from observatory.risk.index import (
+    REFERENCE_SEA_LEVEL,
+    REFERENCE_SURGE_M,
+    IndexWeights,
+    composite_index,
+    martinique_hazards,
+)
+from observatory.risk.seismic import scenario_by_commune, seismic_zones
+from observatory.risk.volcanic import commune_zoning
 from observatory.territory.communes import communes
 from observatory.territory.crs import DISPLAY_TZ
 from observatory.views import kepler
 from observatory.views.maps import HAZARD_CMAP, choropleth
 
-HAZARDS = ("cyclone",)  # volcanic, seismic and coastal zoning join here as they land in risk/
+HAZARDS = ("cyclone", "volcanic", "coastal", "seismic")
+VOLCANIC_ZONES_SHOWN = ("rouge", "orange")  # the distance proxy's 0–12 km bands (risk.volcanic)
 HURRICANE_FORCE_MS = 33.0  # 64 kt 1-min sustained: Saffir-Simpson category 1 (NHC)
 WIND_SCALE_MS = (15.0, 55.0)  # fixed colour range: tropical-storm force (17.5) to category 3 (50)
 KT_TO_MS = 1852 / 3600  # international knot: one nautical mile (1852 m) per hour
@@ -79,6 +90,28 @@ class RiskState(param.Parameterized):
         return {name: getattr(self, f"w_{name}") for name in IndexWeights.names()}
 
 
+@dataclass(frozen=True)
+class FixedHazard:
+    """How a hazard that does not depend on the controls is shown: its value column (unit in the
+    name), a fixed colour range in that unit so that views compare, the decimals shown, and the
+    subject of its CSV file name."""
+
+    column: str
+    clim: tuple[float, float]
+    decimals: int
+    file_subject: str
+
+
+FIXED_HAZARDS = {
+    # share of inhabitants in zone rouge or orange, 0–100 %
+    "volcanic": FixedHazard("pop_red_orange_pct", (0.0, 100.0), 1, "population_red_orange_zone"),
+    # inhabitants below a 2 m surge on the 2100 SSP2-4.5 sea level; 500: above Fort-de-France's ~450
+    "coastal": FixedHazard("population_exposed", (0.0, 500.0), 0, "population_surge_2m_ssp245_2100"),
+    # median MMI of the 2007 Mw 7.4 intraslab event: V (felt by all) to VIII (moderate damage)
+    "seismic": FixedHazard("mmi_2007", (5.0, 8.0), 1, "mmi_2007_mw74_scenario"),
+}
+
+
 # -- computing, once per process ------------------------------------------------------------------
 @lru_cache(maxsize=2)
 def _full_hazard(config: Settings) -> CycloneHazard:
@@ -113,13 +146,62 @@ def storm_label(storm_id: str, config: Settings | None = None) -> str:
     return f"{row['name'].title()} {row['year']}"
 
 
+@lru_cache(maxsize=2)
+def volcanic_table(config: Settings) -> pl.DataFrame:
+    """insee, name, pop_red_orange_pct: the share (%) of each commune's inhabitants in zone rouge or
+    orange of the Pelée distance proxy (population spread uniformly over the commune's cells)."""
+    zones = commune_zoning(config=config)
+    shown = zones[zones["zone"].isin(VOLCANIC_ZONES_SHOWN)]
+    share = shown.groupby("insee", sort=False)["share"].sum(min_count=1)
+    frame = zones.drop_duplicates("insee")[["insee", "name"]].join(share, on="insee")
+    return pl.from_pandas(frame).select(
+        "insee", "name", (pl.col("share") * 100).round(1).alias("pop_red_orange_pct")
+    )
+
+
+@lru_cache(maxsize=2)
+def coastal_table(config: Settings) -> pl.DataFrame:
+    """insee, name, population_exposed: inhabitants of the cells flooded by a 2 m surge on the
+    SSP2-4.5 median sea level of 2100 (as the index's coastal input, ``risk.index``)."""
+    exposed = CoastalTerrain.for_island(config).exposure(
+        communes(config), surge_m=REFERENCE_SURGE_M, slr_m=sea_level_rise_m(*REFERENCE_SEA_LEVEL)
+    )
+    return pl.from_pandas(exposed[["insee", "name", "population_exposed"]]).with_columns(
+        pl.col("population_exposed").round(0)
+    )
+
+
+@lru_cache(maxsize=2)
+def seismic_table(config: Settings) -> pl.DataFrame:
+    """insee, name, mmi_2007 (median MMI of the 29 November 2007 Mw 7.4 event at the commune's
+    centroid, AB03 + Worden 2012) and seismic_zone (regulatory zone, décret 2010-1255)."""
+    shaking = pl.from_pandas(scenario_by_commune(config=config)[["insee", "name", "mmi"]])
+    zones = pl.from_pandas(seismic_zones(config)[["insee", "zone"]])
+    return shaking.join(zones, on="insee", how="left").select(
+        "insee", "name", pl.col("mmi").round(1).alias("mmi_2007"), pl.col("zone").alias("seismic_zone")
+    )
+
+
+_FIXED_TABLES = {"volcanic": volcanic_table, "coastal": coastal_table, "seismic": seismic_table}
+
+
+def replaying(state: RiskState) -> bool:
+    """A storm is replayed: only the cyclone hazard has storms."""
+    return state.hazard == "cyclone" and bool(state.storm)
+
+
 def value_column(state: RiskState) -> str:
-    """The ranking's value column: ``wind_<T>yr_ms`` or, for a replay, ``wind_ms``."""
+    """The ranking's value column: ``wind_<T>yr_ms``, for a replay ``wind_ms``, for the other
+    hazards their ``FIXED_HAZARDS`` column."""
+    if state.hazard in FIXED_HAZARDS:
+        return FIXED_HAZARDS[state.hazard].column
     return "wind_ms" if state.storm else f"wind_{state.period}yr_ms"
 
 
 def value_label(state: RiskState, language: str) -> str:
     """'Vent 100 ans (m/s)', 'Vent maximal, Dean 2007 (m/s)': the value column as readers see it."""
+    if state.hazard in FIXED_HAZARDS:
+        return t(f"{state.hazard}_value", language)
     if state.storm:
         return t("replay_wind", language, storm=storm_label(state.storm))
     return t("return_wind", language, years=state.period)
@@ -128,12 +210,17 @@ def value_label(state: RiskState, language: str) -> str:
 def ranking(state: RiskState, config: Settings | None = None) -> pl.DataFrame:
     """One row per commune, most exposed first: rank, insee, name, the value column (m/s, 1-min
     sustained 10 m, open land; null where the record is shorter than the period) and, for a
-    replay, gust_ms and time_peak_local ('YYYY-MM-DD HH:MM', America/Martinique, UTC-4)."""
+    replay, gust_ms and time_peak_local ('YYYY-MM-DD HH:MM', America/Martinique, UTC-4).
+    The other hazards give their ``FIXED_HAZARDS`` column (and seismic_zone), computed once."""
     if state.hazard not in HAZARDS:
         raise ParameterError(
             f"hazard {state.hazard!r} is not offered", parameter="hazard", hint=", ".join(HAZARDS)
         )
     value = value_column(state)
+    if state.hazard in FIXED_HAZARDS:
+        frame = _FIXED_TABLES[state.hazard](config or settings())
+        frame = frame.sort([value, "insee"], descending=[True, False], nulls_last=True)
+        return frame.with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int32))
     if state.storm:
         frame = zoning.storm_replay(state.storm, config).select(
             "insee",
@@ -156,6 +243,8 @@ def ranking_csv(frame: pl.DataFrame) -> str:
 
 def csv_filename(state: RiskState) -> str:
     """A file name that says what the CSV holds, e.g. ``martinique_cyclone_wind_100yr_communes.csv``."""
+    if state.hazard in FIXED_HAZARDS:
+        return f"martinique_{state.hazard}_{FIXED_HAZARDS[state.hazard].file_subject}_communes.csv"
     subject = (
         f"replay_{state.storm}"
         if state.storm
@@ -165,7 +254,10 @@ def csv_filename(state: RiskState) -> str:
 
 
 def summary(frame: pl.DataFrame, state: RiskState, language: str) -> str:
-    """Two sentences for a decision-maker: the most exposed commune and how many reach hurricane force."""
+    """Two sentences for a decision-maker: the most exposed commune and how many reach hurricane
+    force (for the other hazards, how many communes are exposed at all)."""
+    if state.hazard in FIXED_HAZARDS:
+        return _fixed_summary(frame, state.hazard, language)
     value = value_column(state)
     known = frame.drop_nulls(value)
     if known.height == 0:
@@ -179,6 +271,26 @@ def summary(frame: pl.DataFrame, state: RiskState, language: str) -> str:
         count=int((known[value] >= HURRICANE_FORCE_MS).sum()),
         total=frame.height,
         threshold=f"{HURRICANE_FORCE_MS:.0f}",
+    )
+
+
+def _fixed_summary(frame: pl.DataFrame, hazard: str, language: str) -> str:
+    shown = FIXED_HAZARDS[hazard]
+    known = frame.drop_nulls(shown.column)
+    top = known.row(0, named=True)
+    extra = {}
+    if hazard == "seismic":
+        extra["zone"] = ", ".join(str(z) for z in known["seismic_zone"].unique().sort())
+    if hazard == "coastal":
+        extra["exposed"] = f"{known[shown.column].sum():.0f}"
+    return t(
+        f"{hazard}_summary",
+        language,
+        commune=top["name"],
+        value=f"{top[shown.column]:.{shown.decimals}f}",
+        count=int((known[shown.column] > 0).sum()),
+        total=frame.height,
+        **extra,
     )
 
 
@@ -308,22 +420,18 @@ def risk_map(
     shapes = communes()[["insee", "geometry"]]
     shown = shapes.merge(frame.to_pandas(), on="insee", how="left")
     shown[value] = shown[value].astype(float)
-    title = (
-        t("replay_title", language, storm=storm_label(state.storm))
-        if state.storm
-        else t("return_title", language, years=state.period)
-    )
+    fixed = FIXED_HAZARDS.get(state.hazard)
     plot = choropleth(
         shown,
         value,
         label=value_label(state, language)
-        + (" – " + t("satellite_era", language) if state.since and not state.storm else ""),
-        title=title,
+        + (" – " + t("satellite_era", language) if state.since and not state.storm and not fixed else ""),
+        title=_map_title(state, language),
         language=language,
         hover=[("rank", t("rank", language))],
-        formats={value: "{0.0}"},
+        formats={value: "{" + number_format(state) + "}"},
         cmap=HAZARD_CMAP,
-        clim=WIND_SCALE_MS,
+        clim=fixed.clim if fixed else WIND_SCALE_MS,
         width=width,
         height=height,
     )
@@ -331,9 +439,24 @@ def risk_map(
     # (two invisible corners: xlim/ylim of a geographic overlay are not projected)
     west, south, east, north = map_box()
     plot = plot * gv.Points([(west, south), (east, north)]).opts(alpha=0, size=0)
-    if state.storm:
+    if replaying(state):
         plot = plot * track_overlay(state.storm, language)
     return plot.opts(data_aspect=1)
+
+
+def number_format(state: RiskState) -> str:
+    """'0.0' (winds, one decimal) or the hazard's own: '0' for inhabitants."""
+    fixed = FIXED_HAZARDS.get(state.hazard)
+    decimals = fixed.decimals if fixed else 1
+    return "0." + "0" * decimals if decimals else "0"
+
+
+def _map_title(state: RiskState, language: str) -> str:
+    if state.hazard in FIXED_HAZARDS:
+        return t(f"{state.hazard}_title", language)
+    if state.storm:
+        return t("replay_title", language, storm=storm_label(state.storm))
+    return t("return_title", language, years=state.period)
 
 
 def map_box() -> tuple[float, float, float, float]:
@@ -394,14 +517,25 @@ def ranking_table(frame: pl.DataFrame, state: RiskState, language: str) -> pn.wi
         value: value_label(state, language),
         "gust_ms": t("gust", language),
         "time_peak_local": t("time_peak", language),
+        "seismic_zone": t("seismic_zone", language),
     }
     number = NumberFormatter(format="0.0", text_align="right")
     return pn.widgets.Tabulator(
         frame.to_pandas(),
         titles={c: titles[c] for c in frame.columns},
-        formatters={value: number, "gust_ms": number},
+        formatters={
+            value: NumberFormatter(format=number_format(state), text_align="right"),
+            "gust_ms": number,
+        },
         hidden_columns=["insee"],  # in the CSV, not needed on screen
-        widths={"rank": 70, "name": 150, value: 105, "gust_ms": 85, "time_peak_local": 140},
+        widths={
+            "rank": 70,
+            "name": 150,
+            value: 105,
+            "gust_ms": 85,
+            "time_peak_local": 140,
+            "seismic_zone": 105,
+        },
         stylesheets=[".tabulator-col-title { white-space: normal !important; }"],  # long titles wrap
         show_index=False,
         disabled=True,
@@ -457,7 +591,7 @@ def kepler_layers(state: RiskState, language: str) -> list[dict]:
             "cells",
             "cells",
             t("layer_cells", language),
-            color_field="replay_wind_ms" if state.storm else value,
+            color_field="replay_wind_ms" if replaying(state) else f"wind_{state.period}yr_ms",
             stroked=False,
             opacity=0.85,
         ),
@@ -470,7 +604,7 @@ def _cells(state: RiskState) -> gpd.GeoDataFrame:
     names = communes()[["insee", "name"]]
     cells = cells.merge(names, on="insee", how="left")
     winds = [c for c in cells.columns if c.startswith("wind_") and c.endswith("yr_ms")]
-    if state.storm:
+    if replaying(state):
         cells["replay_wind_ms"] = _cell_replay(state.storm)
         winds.append("replay_wind_ms")
     cells[winds] = cells[winds].astype(float).round(1)

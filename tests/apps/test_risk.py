@@ -132,3 +132,16 @@ def test_the_index_weights_come_from_the_url(page, served):
     (table,) = [d for d in _tables(page) if "index_value" in d]
     assert table["hazard"] == table["volcanic_norm"]  # volcanic alone
     expect(page.locator(".index-weights-used")).to_contain_text("1.00")
+
+
+def test_the_volcanic_hazard_from_the_url_shows_and_downloads_the_34_communes(page, served):
+    _open(page, f"{served}/risk?hazard=volcanic")
+    page.wait_for_function(f"() => ({_TABLE_JS})().some(d => d.pop_red_orange_pct)", timeout=60_000)
+    (table,) = [d for d in _tables(page) if "pop_red_orange_pct" in d]
+    assert len(table["pop_red_orange_pct"]) == 34
+    expect(page.locator(".period-selector .bk-btn").first).to_be_disabled()
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".csv-download button").click()
+    assert download.value.suggested_filename == "martinique_volcanic_population_red_orange_zone_communes.csv"
+    rows = list(csv.reader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+    assert rows[0] == ["rank", "insee", "name", "pop_red_orange_pct"] and len(rows) == 1 + 34

@@ -161,3 +161,59 @@ def test_the_index_csv_map_and_table_show_the_components():
     assert table.titles["index_value"] == t("index_value", "de")
     plot = hv.render(risk.index_map(frame, "fr"), backend="bokeh")
     assert plot.title.text == t("index_title", "fr")
+
+
+@pytest.mark.parametrize(
+    ("hazard", "value"),
+    [("volcanic", "pop_red_orange_pct"), ("coastal", "population_exposed"), ("seismic", "mmi_2007")],
+)
+def test_each_other_hazard_ranks_the_34_communes(hazard, value):
+    state = risk.RiskState(hazard=hazard)
+    frame = risk.ranking(state)
+    assert frame.columns[:4] == ["rank", "insee", "name", value]
+    assert sorted(frame["insee"]) == INSEE and frame["rank"].to_list() == list(range(1, 35))
+    assert frame[value].to_list() == sorted(frame[value], reverse=True)
+    assert risk.value_column(state) == value
+    rows = list(csv.reader(io.StringIO(risk.ranking_csv(frame))))
+    assert rows[0] == frame.columns and len(rows) == 35
+    assert risk.csv_filename(state).startswith(f"martinique_{hazard}_")
+    assert frame["name"][0] in risk.summary(frame, state, "es")
+
+
+def test_volcanic_exposure_is_high_on_pelee_and_nil_in_the_south():
+    frame = risk.ranking(risk.RiskState(hazard="volcanic"))
+    share = dict(zip(frame["insee"], frame["pop_red_orange_pct"], strict=True))
+    assert share["97225"] >= 90 and share["97219"] >= 90  # Saint-Pierre, Le Prêcheur
+    assert share["97226"] == 0  # Sainte-Anne, 45 km away
+
+
+def test_coastal_exposure_puts_fort_de_france_in_the_top_five():
+    frame = risk.ranking(risk.RiskState(hazard="coastal"))
+    assert frame["population_exposed"].min() >= 0
+    assert "97209" in frame["insee"][:5].to_list()
+
+
+def test_seismic_gives_the_zone_and_the_2007_intensity():
+    frame = risk.ranking(risk.RiskState(hazard="seismic"))
+    assert frame["mmi_2007"].is_between(5.5, 7.5).all()
+    assert frame["seismic_zone"].unique().to_list() == [5]
+
+
+def test_switching_hazard_is_fast_once_computed():
+    for hazard in risk.FIXED_HAZARDS:
+        risk.ranking(risk.RiskState(hazard=hazard))  # warms the caches
+    start = time.perf_counter()
+    for hazard in risk.FIXED_HAZARDS:
+        risk.ranking(risk.RiskState(hazard=hazard))
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+@pytest.mark.parametrize("hazard", ["volcanic", "coastal", "seismic"])
+def test_each_other_hazard_has_its_map_and_table(hazard):
+    state = risk.RiskState(hazard=hazard, storm=risk.historic_storms()["Dean 2007"])  # storm ignored
+    frame = risk.ranking(state)
+    plot = hv.render(risk.risk_map(frame, state, "en"), backend="bokeh")
+    assert plot.title.text == t(f"{hazard}_title", "en")
+    table = risk.ranking_table(frame, state, "fr")
+    assert table.titles[risk.value_column(state)] == t(f"{hazard}_value", "fr")
