@@ -69,6 +69,7 @@ TABLES: dict[str, str] = {
     "readings_hourly": """
         CREATE TABLE IF NOT EXISTS readings_hourly (
             sensor_id VARCHAR NOT NULL,
+            measurement VARCHAR NOT NULL,
             field VARCHAR NOT NULL,
             hour TIMESTAMP NOT NULL,
             n BIGINT NOT NULL,
@@ -115,8 +116,9 @@ TABLES: dict[str, str] = {
 # each new row enters the hourly aggregate once, so the rollups stay exact.
 ROLLUP_UPDATES = (
     """INSERT INTO readings_hourly
-       SELECT sensor_id, field, date_trunc('hour', time)::TIMESTAMP, count(value), sum(value), min(value), max(value)
-       FROM _new GROUP BY ALL
+       SELECT sensor_id, any_value(measurement), field, date_trunc('hour', time)::TIMESTAMP,
+              count(value), sum(value), min(value), max(value)
+       FROM _new GROUP BY sensor_id, field, date_trunc('hour', time)
        ON CONFLICT (sensor_id, field, hour) DO UPDATE SET
            n = readings_hourly.n + excluded.n,
            total = coalesce(readings_hourly.total, 0) + coalesce(excluded.total, 0),

@@ -233,26 +233,16 @@ class Warehouse:
 
         Every filter is a bound parameter; bucket and aggregate come from fixed lists.
         """
-        where, params = ["TRUE"], []
-        if sensor_ids is not None:
-            where.append("r.sensor_id IN (SELECT unnest(?))")
-            params.append(list(sensor_ids))
-        if insee is not None:
-            codes = [insee] if isinstance(insee, str) else list(insee)
-            where.append("r.sensor_id IN (SELECT sensor_id FROM sensors WHERE insee IN (SELECT unnest(?)))")
-            params.append(codes)
-        if fields is not None:
-            where.append("r.field IN (SELECT unnest(?))")
-            params.append(list(fields))
-        for bound, op, name in ((start, ">=", "start"), (end, "<", "end")):
-            value = _to_utc_naive(bound, name)
-            if value is not None:
-                where.append(f"r.time {op} ?")
-                params.append(value)
-        condition = " AND ".join(where)
-        if bucket in _ROLLUP_BUCKETS and agg in _ROLLUP_AGGREGATES and _whole_hours(start, end):
-            return self._from_rollup(condition.replace("r.time", "r.hour"), params, BUCKETS[bucket], agg)
-        if bucket is None:
+        rollup = bucket in _ROLLUP_BUCKETS and agg in _ROLLUP_AGGREGATES and _whole_hours(start, end)
+        condition, params = _filters(sensor_ids, insee, fields, start, end, "r.hour" if rollup else "r.time")
+        if rollup:
+            # Hourly-or-coarser aggregates from the rollup kept at ingest (exact, not sampled).
+            query = (
+                f"SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', r.hour)::TIMESTAMP_NS AS time, r.sensor_id, "
+                f"any_value(r.measurement) AS measurement, r.field, {_ROLLUP_AGGREGATES[agg]} AS value "
+                f"FROM readings_hourly r WHERE {condition} GROUP BY ALL ORDER BY r.sensor_id, r.field, time"
+            )
+        elif bucket is None:
             query = f"SELECT r.time, r.sensor_id, r.measurement, r.field, r.value FROM readings r WHERE {condition} ORDER BY r.sensor_id, r.field, r.time"
         else:
             interval = _choice(bucket, BUCKETS, "bucket")
@@ -263,20 +253,6 @@ class Warehouse:
                 f"any_value(r.measurement) AS measurement, r.field, {value} AS value "
                 f"FROM readings r WHERE {condition} GROUP BY ALL ORDER BY r.sensor_id, r.field, time"
             )
-        frame = self.sql(query, params)
-        return frame.with_columns(
-            pl.col("time").cast(pl.Datetime("ns", "UTC")), pl.col("value").cast(pl.Float64)
-        )
-
-    def _from_rollup(self, condition: str, params: list, interval: str, agg: str) -> pl.DataFrame:
-        """Hourly-or-coarser aggregates from the rollup kept at ingest (exact, not sampled)."""
-        value = _ROLLUP_AGGREGATES[agg]
-        query = (
-            f"SELECT time_bucket(INTERVAL '{interval}', r.hour)::TIMESTAMP_NS AS time, r.sensor_id, "
-            f"(SELECT any_value(measurement) FROM series WHERE series.sensor_id = r.sensor_id) AS measurement, "
-            f"r.field, {value} AS value FROM readings_hourly r WHERE {condition} "
-            f"GROUP BY ALL ORDER BY r.sensor_id, r.field, time"
-        )
         frame = self.sql(query, params)
         return frame.with_columns(
             pl.col("time").cast(pl.Datetime("ns", "UTC")), pl.col("value").cast(pl.Float64)
@@ -320,6 +296,35 @@ _ROLLUP_AGGREGATES = {
     "sum": "sum(r.total)",
     "count": "sum(r.n)",
 }
+
+
+def _filters(
+    sensor_ids: Sequence[str] | None,
+    insee: Sequence[str] | str | None,
+    fields: Sequence[str] | None,
+    start: dt.datetime | str | None,
+    end: dt.datetime | str | None,
+    time_column: str,
+) -> tuple[str, list]:
+    """The WHERE condition over table alias ``r`` and its bound parameters; ``time_column`` is
+    ``r.time`` for readings, ``r.hour`` for the hourly rollup."""
+    where, params = ["TRUE"], []
+    if sensor_ids is not None:
+        where.append("r.sensor_id IN (SELECT unnest(?))")
+        params.append(list(sensor_ids))
+    if insee is not None:
+        codes = [insee] if isinstance(insee, str) else list(insee)
+        where.append("r.sensor_id IN (SELECT sensor_id FROM sensors WHERE insee IN (SELECT unnest(?)))")
+        params.append(codes)
+    if fields is not None:
+        where.append("r.field IN (SELECT unnest(?))")
+        params.append(list(fields))
+    for bound, op, name in ((start, ">=", "start"), (end, "<", "end")):
+        value = _to_utc_naive(bound, name)
+        if value is not None:
+            where.append(f"{time_column} {op} ?")
+            params.append(value)
+    return " AND ".join(where), params
 
 
 def _whole_hours(*bounds: dt.datetime | str | None) -> bool:
@@ -383,7 +388,7 @@ class _Stager:
             self._store_reports(batch.reports)
         if self.counts["readings"]:
             self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _new AS SELECT time, sensor_id, field, value FROM readings WHERE ingest_id = ?",
+                "CREATE OR REPLACE TEMP TABLE _new AS SELECT time, sensor_id, measurement, field, value FROM readings WHERE ingest_id = ?",
                 [self.ingest_id],
             )
             for statement in ROLLUP_UPDATES:

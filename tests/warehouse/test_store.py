@@ -213,5 +213,6 @@ def test_rollups_kept_at_ingest_equal_the_raw_aggregates(warehouse):
         )
         assert fast["time"].to_list() == raw["time"].to_list(), bucket
         assert fast["value"].to_list() == pytest.approx(raw["value"].to_list()), (bucket, agg)
+        assert fast["measurement"].unique().to_list() == ["weather"]  # from the rollup, not a join
     (last,) = warehouse.latest().iter_rows(named=True)
     assert last["time"] == late["time"][-1] and last["value"] == late["value"][-1]
