@@ -200,11 +200,17 @@ def value_column(state: RiskState) -> str:
 
 def value_label(state: RiskState, language: str) -> str:
     """'Vent 100 ans (m/s)', 'Vent maximal, Dean 2007 (m/s)': the value column as readers see it."""
+    return _shown_as(state, language, "value", "replay_wind", "return_wind")
+
+
+def _shown_as(state: RiskState, language: str, fixed: str, replay: str, period: str) -> str:
+    """The message naming what is shown: ``<hazard>_<fixed>`` for hazards without periods, else
+    the replay or return-period message filled with the storm or the years."""
     if state.hazard in FIXED_HAZARDS:
-        return t(f"{state.hazard}_value", language)
+        return t(f"{state.hazard}_{fixed}", language)
     if state.storm:
-        return t("replay_wind", language, storm=storm_label(state.storm))
-    return t("return_wind", language, years=state.period)
+        return t(replay, language, storm=storm_label(state.storm))
+    return t(period, language, years=state.period)
 
 
 def ranking(state: RiskState, config: Settings | None = None) -> pl.DataFrame:
@@ -452,11 +458,7 @@ def number_format(state: RiskState) -> str:
 
 
 def _map_title(state: RiskState, language: str) -> str:
-    if state.hazard in FIXED_HAZARDS:
-        return t(f"{state.hazard}_title", language)
-    if state.storm:
-        return t("replay_title", language, storm=storm_label(state.storm))
-    return t("return_title", language, years=state.period)
+    return _shown_as(state, language, "title", "replay_title", "return_title")
 
 
 def map_box() -> tuple[float, float, float, float]:
