@@ -6,6 +6,7 @@ cyclone, volcanic, coastal and seismic layers line up cell for cell and commune 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -30,6 +31,21 @@ def _tracks(config: Settings) -> Tracks:
 @lru_cache(maxsize=4)
 def _grid(cell_m: float, config: Settings) -> Grid:
     return Grid.for_island(cell_m=cell_m, config=config)
+
+
+_hazard_lock = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def _full_hazard(config: Settings) -> CycloneHazard:
+    return cyclone_hazard(config=config)[0]
+
+
+def shared_hazard(config: Settings | None = None) -> CycloneHazard:
+    """Every storm near the island on every analysis-grid cell (1851–2025), computed once per
+    process (seconds) and shared by every app session, KPI and thread that asks at the same time."""
+    with _hazard_lock:
+        return _full_hazard(config or settings())
 
 
 def tracks(config: Settings | None = None) -> Tracks:

@@ -4,7 +4,6 @@ composite multi-risk index (weights changed in well under a second)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,7 +47,6 @@ REGION_BOUNDS_DEG = (-66.0, 10.0, -56.0, 19.0)  # Lesser Antilles: tracks kept f
 _SIMPLIFY_DEG = 2e-4  # about 20 m: commune outlines light enough to ship to the browser
 INDEX_CYCLONE_PERIOD_YR = 100  # cyclone input of the index: 100-year wind, whole record (1851–2025)
 INDEX_WEIGHT_STEP = 0.05
-_lock = threading.Lock()
 
 
 class RiskState(param.Parameterized):
@@ -113,16 +111,10 @@ FIXED_HAZARDS = {
 
 
 # -- computing, once per process ------------------------------------------------------------------
-@lru_cache(maxsize=2)
-def _full_hazard(config: Settings) -> CycloneHazard:
-    return zoning.cyclone_hazard(config=config)[0]
-
-
 def cyclone_hazard(since: int | None = None, config: Settings | None = None) -> CycloneHazard:
     """Every storm near the island on every analysis-grid cell (1851–2025), computed once per process
     (~15 s) and shared by all sessions; ``since`` keeps the seasons from that year on."""
-    with _lock:  # two sessions opening together compute it once
-        full = _full_hazard(config or settings())
+    full = zoning.shared_hazard(config or settings())
     return full.since(since) if since else full
 
 
