@@ -694,15 +694,34 @@ def _fast_fields(parts: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(
             number=raw.str.slice(0, 1).is_in(_NUMBER_HEADS),
-            suffix=raw.str.slice(-1),
+            value=raw.cast(pl.Float64, strict=False),
             # a hash of (row, field) repeats when a line repeats a field key; a collision only
             # sends the line to the byte-level parser
             pair=pl.col("field").hash(seed=7) ^ pl.col("row").cast(pl.UInt64),
         )
+        .collect()
     )
-    number, suffix = pl.col("number"), pl.col("suffix")
-    value = (
-        pl.when(~number)
+    # Nearly every sensor value is a float: its cast above is the answer (an 'i' or 'u' suffix
+    # makes the cast fail), and only the other rows need the typed rules below.
+    floats = fields.get_column("number") & fields.get_column("value").is_not_null()
+    if floats.all():
+        fields = fields.with_columns(kind=pl.lit("float", KIND))
+    else:
+        fields = fields.with_columns(value=_typed_value(floats), kind=_typed_kind(floats))
+    ok = (pl.col("field").str.len_bytes() > 0) & pl.col("value").is_finite().fill_null(False)
+    fields = fields.with_columns(ok=ok)
+    if fields.get_column("pair").n_unique() < fields.height:
+        fields = fields.with_columns(ok=pl.col("ok") & ~pl.col("pair").is_duplicated())
+    return fields.select("row", "series", "time_ns", "field", "kind", "value", "ok")
+
+
+def _typed_value(floats: pl.Series) -> pl.Expr:
+    """Field values by line protocol's typing rules: bool, int ``i``, uint ``u``, else float."""
+    raw, suffix = pl.col("raw"), pl.col("raw").str.slice(-1)
+    return (
+        pl.when(pl.lit(floats))
+        .then(pl.col("value"))
+        .when(~pl.col("number"))
         .then(pl.when(raw.is_in(_TRUE)).then(1.0).when(raw.is_in(_FALSE)).then(0.0))
         .when(suffix == "i")
         .then(raw.str.head(-1).cast(pl.Int64, strict=False).cast(pl.Float64))
@@ -712,10 +731,16 @@ def _fast_fields(parts: pl.DataFrame) -> pl.DataFrame:
                 raw.str.head(-1).cast(pl.UInt64, strict=False).cast(pl.Float64)
             )
         )
-        .otherwise(raw.cast(pl.Float64, strict=False))
+        .otherwise(pl.col("value"))
     )
-    kind = (
-        pl.when(~number)
+
+
+def _typed_kind(floats: pl.Series) -> pl.Expr:
+    suffix = pl.col("raw").str.slice(-1)
+    return (
+        pl.when(pl.lit(floats))
+        .then(pl.lit("float"))
+        .when(~pl.col("number"))
         .then(pl.lit("bool"))
         .when(suffix == "i")
         .then(pl.lit("int"))
@@ -724,11 +749,6 @@ def _fast_fields(parts: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("float"))
         .cast(KIND)
     )
-    ok = (pl.col("field").str.len_bytes() > 0) & pl.col("value").is_finite().fill_null(False)
-    fields = fields.with_columns(value=value, kind=kind).with_columns(ok=ok).collect()
-    if fields.get_column("pair").n_unique() < fields.height:
-        fields = fields.with_columns(ok=pl.col("ok") & ~pl.col("pair").is_duplicated())
-    return fields.select("row", "series", "time_ns", "field", "kind", "value", "ok")
 
 
 def _fast_parse(

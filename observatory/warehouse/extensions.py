@@ -88,6 +88,7 @@ def connect(
         read_only=read_only,
         config={"extension_directory": str(directory), "autoinstall_known_extensions": "false"},
     )
+    con.execute("SET enable_progress_bar = false")  # it would draw on the server's or command's stderr
     for name in extensions:
         con.execute(f"LOAD {name}")  # names checked against _WHEELS above
     return con

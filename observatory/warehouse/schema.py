@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: readings stored narrow (readings_data + sensor_series), a view
 
 TABLES: dict[str, str] = {
     "communes": """
@@ -32,15 +32,28 @@ TABLES: dict[str, str] = {
             tags VARCHAR NOT NULL,
             PRIMARY KEY (sensor_id, measurement, tags)
         )""",
-    "readings": """
-        CREATE TABLE IF NOT EXISTS readings (
-            time TIMESTAMP_NS NOT NULL,
+    # Readings are stored narrow: one integer per (sensor_id, measurement, field) instead of three
+    # strings a row (5x less work to write, and sorted by series_id then time at ingest so zone
+    # maps prune both); the view ``readings`` gives back the canonical long table.
+    "sensor_series": """
+        CREATE TABLE IF NOT EXISTS sensor_series (
+            series_id INTEGER PRIMARY KEY,
             sensor_id VARCHAR NOT NULL,
             measurement VARCHAR NOT NULL,
             field VARCHAR NOT NULL,
+            UNIQUE (sensor_id, measurement, field)
+        )""",
+    "readings_data": """
+        CREATE TABLE IF NOT EXISTS readings_data (
+            time TIMESTAMP_NS NOT NULL,
+            series_id INTEGER NOT NULL,
             value DOUBLE,
             ingest_id INTEGER NOT NULL
         )""",
+    "readings": """
+        CREATE VIEW IF NOT EXISTS readings AS
+        SELECT d.time, s.sensor_id, s.measurement, s.field, d.value, d.ingest_id
+        FROM readings_data d JOIN sensor_series s USING (series_id)""",
     "text_readings": """
         CREATE TABLE IF NOT EXISTS text_readings (
             time TIMESTAMP_NS NOT NULL,
@@ -86,6 +99,16 @@ TABLES: dict[str, str] = {
             value DOUBLE,
             PRIMARY KEY (sensor_id, field)
         )""",
+    # What is stored of each (sensor_id, field): ingest looks for duplicates only where a new
+    # row's time falls in this span. first_time is a lower bound (the hour of the first reading).
+    "reading_spans": """
+        CREATE TABLE IF NOT EXISTS reading_spans (
+            sensor_id VARCHAR NOT NULL,
+            field VARCHAR NOT NULL,
+            first_time TIMESTAMP_NS NOT NULL,
+            last_time TIMESTAMP_NS NOT NULL,
+            PRIMARY KEY (sensor_id, field)
+        )""",
     "quarantine": """
         CREATE TABLE IF NOT EXISTS quarantine (
             ingest_id INTEGER NOT NULL,
@@ -112,23 +135,50 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
 }
 
-# Run at ingest over the temporary table ``_new`` (the rows of one source not stored before):
-# each new row enters the hourly aggregate once, so the rollups stay exact.
+# Run at the end of an ingest with ``_hourly``, ``_latest`` and ``_spans`` registered: the
+# aggregates of the rows that source added (computed in Polars as they were stored), merged into
+# the rollups so that each new row enters them once and they stay exact.
 ROLLUP_UPDATES = (
     """INSERT INTO readings_hourly
-       SELECT sensor_id, any_value(measurement), field, date_trunc('hour', time)::TIMESTAMP,
-              count(value), sum(value), min(value), max(value)
-       FROM _new GROUP BY sensor_id, field, date_trunc('hour', time)
+       SELECT sensor_id, measurement, field, hour, n, total, minimum, maximum FROM _hourly
        ON CONFLICT (sensor_id, field, hour) DO UPDATE SET
            n = readings_hourly.n + excluded.n,
-           total = coalesce(readings_hourly.total, 0) + coalesce(excluded.total, 0),
+           total = CASE WHEN readings_hourly.total IS NULL AND excluded.total IS NULL THEN NULL
+                        ELSE coalesce(readings_hourly.total, 0) + coalesce(excluded.total, 0) END,
            minimum = least(readings_hourly.minimum, excluded.minimum),
            maximum = greatest(readings_hourly.maximum, excluded.maximum)""",
     """INSERT INTO latest
-       SELECT sensor_id, field, max(time), arg_max(value, time) FROM _new GROUP BY ALL
+       SELECT sensor_id, field, time, value FROM _latest
        ON CONFLICT (sensor_id, field) DO UPDATE SET
            time = CASE WHEN excluded.time > latest.time THEN excluded.time ELSE latest.time END,
            value = CASE WHEN excluded.time > latest.time THEN excluded.value ELSE latest.value END""",
+    """INSERT INTO reading_spans
+       SELECT sensor_id, field, first_time, last_time FROM _spans
+       ON CONFLICT (sensor_id, field) DO UPDATE SET
+           first_time = least(reading_spans.first_time, excluded.first_time),
+           last_time = greatest(reading_spans.last_time, excluded.last_time)""",
+)
+
+# reading_spans of a warehouse made before it existed, from the rollups that every stored
+# reading enters (first hour, last time).
+FILL_SPANS = """
+    INSERT INTO reading_spans
+    SELECT h.sensor_id, h.field, min(h.hour)::TIMESTAMP_NS, any_value(l.time)
+    FROM readings_hourly h JOIN latest l USING (sensor_id, field) GROUP BY ALL"""
+
+# Schema version 1 kept readings as a wide table: on open it is renamed, the tables above are
+# created, and its rows move into the narrow layout (MIGRATE_1_TO_2 runs after TABLES).
+RENAME_1 = "ALTER TABLE readings RENAME TO readings_v1"
+MIGRATE_1_TO_2 = (
+    """INSERT INTO sensor_series
+       SELECT (row_number() OVER (ORDER BY sensor_id, measurement, field) - 1)::INTEGER,
+              sensor_id, measurement, field
+       FROM (SELECT DISTINCT sensor_id, measurement, field FROM readings_v1)""",
+    """INSERT INTO readings_data
+       SELECT r.time, s.series_id, r.value, r.ingest_id
+       FROM readings_v1 r JOIN sensor_series s USING (sensor_id, measurement, field)
+       ORDER BY s.series_id, r.time""",
+    "DROP TABLE readings_v1",
 )
 
 # Keys that make a row unique: ingest never stores a key twice (idempotent ingest).

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import textwrap
 
+import duckdb
 import polars as pl
 import pytest
 
 from observatory.errors import ParameterError
 from observatory.sources.base import READINGS_SCHEMA, SENSORS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
+from observatory.warehouse import store
+from observatory.warehouse.schema import TABLES
 from observatory.warehouse.store import AGGREGATES, BUCKETS, Warehouse
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -205,7 +208,14 @@ def test_rollups_kept_at_ingest_equal_the_raw_aggregates(warehouse):
     warehouse.ingest("a", "sha-a", "line-protocol", [Batch(readings=readings("s1", 50), sensors=sensors())])
     late = readings("s1", 50, start=T0 + dt.timedelta(minutes=30 + 24 * 60))  # overlaps hours, new keys
     warehouse.ingest("b", "sha-b", "line-protocol", [Batch(readings=pl.concat([late, readings("s1", 10)]))])
-    for bucket, agg in [("1h", "mean"), ("1d", "max"), ("1d", "mean"), ("1d", "count"), ("1w", "min")]:
+    for bucket, agg in [
+        ("1h", "mean"),
+        ("1h", "count"),
+        ("1d", "max"),
+        ("1d", "mean"),
+        ("1d", "count"),
+        ("1w", "min"),
+    ]:
         fast = warehouse.readings(bucket=bucket, agg=agg)
         raw = warehouse.sql(
             f"SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', time) AS time, sensor_id, field, "
@@ -216,3 +226,102 @@ def test_rollups_kept_at_ingest_equal_the_raw_aggregates(warehouse):
         assert fast["measurement"].unique().to_list() == ["weather"]  # from the rollup, not a join
     (last,) = warehouse.latest().iter_rows(named=True)
     assert last["time"] == late["time"][-1] and last["value"] == late["value"][-1]
+
+
+@pytest.mark.parametrize("flush_rows", [7, 1_000_000], ids=["flushed-between-batches", "one-buffer"])
+def test_a_key_repeated_anywhere_in_a_source_is_stored_once(tmp_path, monkeypatch, flush_rows):
+    # Small flushes send repeats to the table lookup, one big buffer to the dedupe at flush.
+    monkeypatch.setattr(store, "FLUSH_ROWS", flush_rows)
+    first = readings("mq-wx-fdf", 24)
+    later = readings("mq-wx-fdf", 24, start=T0 + dt.timedelta(days=3))
+    again = first.with_columns(pl.col("value") + 100)  # same keys, other values: the first are kept
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        report = wh.ingest(
+            "day", "sha-d", "line-protocol", iter([Batch(readings=b) for b in (first, later, again)])
+        )
+        assert (report.readings, report.duplicates) == (48, 24)
+        stored = wh.readings(sensor_ids=["mq-wx-fdf"], end=T0 + dt.timedelta(days=1))
+        assert stored["value"].to_list() == first["value"].to_list()
+        repeat = wh.ingest(
+            "day-again", "sha-d2", "line-protocol", iter([Batch(readings=pl.concat([later, again]))])
+        )
+        assert (repeat.readings, repeat.duplicates) == (0, 48)
+        assert wh.counts()["readings"] == 48
+
+
+def test_the_readings_view_keeps_the_canonical_columns(warehouse):
+    warehouse.ingest(
+        "a", "sha-a", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 3), sensors=sensors())]
+    )
+    columns = warehouse.sql("SELECT * FROM readings LIMIT 1").columns
+    assert columns == ["time", "sensor_id", "measurement", "field", "value", "ingest_id"]
+    long = warehouse.sql("SELECT time, sensor_id, measurement, field, value FROM readings ORDER BY time")
+    assert long.height == 3 and long["sensor_id"].unique().to_list() == ["mq-wx-fdf"]
+
+
+def test_rollups_of_missing_values_match_sql_aggregates(warehouse):
+    gaps = readings("s1", 30).with_columns(
+        pl.when(pl.int_range(pl.len()) % 3 == 0).then(None).otherwise(pl.col("value")).alias("value")
+    )
+    empty_hour = readings("s2", 2).with_columns(pl.lit(None, pl.Float64).alias("value"))
+    warehouse.ingest("gaps", "sha-g", "flux-csv", iter([Batch(readings=pl.concat([gaps, empty_hour]))]))
+    rollup = warehouse.sql(
+        "SELECT sensor_id, field, hour, n, total, minimum, maximum FROM readings_hourly ORDER BY ALL"
+    )
+    raw = warehouse.sql(
+        "SELECT sensor_id, field, date_trunc('hour', time)::TIMESTAMP AS hour, count(value) AS n, sum(value) AS total, "
+        "min(value) AS minimum, max(value) AS maximum FROM readings GROUP BY ALL ORDER BY ALL"
+    )
+    assert rollup.rows() == raw.rows()
+    assert warehouse.latest().filter(pl.col("sensor_id") == "s2")["value"].to_list() == [None]
+
+
+def test_a_failing_store_stops_the_reader_and_keeps_nothing(warehouse):
+    closed = []
+
+    def batches():
+        try:
+            yield Batch(readings=readings("a", 5))
+            yield Batch(readings=readings("b", 5).drop("value"))  # a reader bug: no value column
+            yield Batch(readings=readings("c", 5))
+        finally:
+            closed.append(True)
+
+    with pytest.raises(pl.exceptions.ColumnNotFoundError):
+        warehouse.ingest("bad", "sha-bad", "line-protocol", batches())
+    assert closed == [True]
+    assert warehouse.counts()["readings"] == 0 and not warehouse.already_ingested("sha-bad")
+
+
+def test_a_version_1_warehouse_moves_to_the_narrow_layout_on_open(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(path))
+    for name, ddl in TABLES.items():
+        if name not in ("readings", "readings_data", "sensor_series", "reading_spans"):  # new in 2
+            con.execute(ddl)
+    con.execute(V1_READINGS)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    old = readings("mq-wx-fdf", 5).with_columns(pl.col("time").dt.replace_time_zone(None))
+    con.register("old", old.to_arrow())
+    con.execute("INSERT INTO readings SELECT time, sensor_id, measurement, field, value, 1 FROM old")
+    con.execute(
+        "INSERT INTO readings_hourly SELECT sensor_id, measurement, field, time, 1, value, value, value FROM old"
+    )
+    con.execute(
+        "INSERT INTO latest SELECT sensor_id, field, max(time), arg_max(value, time) FROM old GROUP BY ALL"
+    )
+    con.close()
+    with Warehouse.open(path, read_only=True) as wh:  # a reader first: the upgrade is done for it
+        assert wh.readings(sensor_ids=["mq-wx-fdf"])["value"].to_list() == old["value"].to_list()
+    with Warehouse.open(path) as wh:
+        assert wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list() == ["2"]
+        assert wh.readings()["value"].to_list() == old["value"].to_list()
+        report = wh.ingest("overlap", "sha-o", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 8))])
+        assert (report.readings, report.duplicates) == (3, 5)
+
+
+V1_READINGS = """
+    CREATE TABLE readings (
+        time TIMESTAMP_NS NOT NULL, sensor_id VARCHAR NOT NULL, measurement VARCHAR NOT NULL,
+        field VARCHAR NOT NULL, value DOUBLE, ingest_id INTEGER NOT NULL
+    )"""
