@@ -150,7 +150,7 @@ class Tracks:
 
     def select(self, storm_ids: Iterable[str]) -> Tracks:
         """The storms named in ``storm_ids`` (unknown identifiers are ignored), in file order."""
-        wanted = pl.Series(list(storm_ids), dtype=pl.String)
+        wanted = pl.Series(list(storm_ids), dtype=pl.String).implode()  # one list, not a column
         return Tracks(self.data.filter(pl.col("storm_id").is_in(wanted)), self.source)
 
     def find(self, name: str, year: int) -> str:

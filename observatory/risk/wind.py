@@ -1,21 +1,35 @@
-"""Parametric tropical-cyclone surface wind: Holland (2008) profile with a moving-storm asymmetry.
+"""Parametric tropical-cyclone surface wind: Holland (2008) profile in gradient balance with a
+moving-storm asymmetry; each ingredient a named, cited option of ``WindModel``.
 
 Chain of the model, for each storm-centre position (best track interpolated in time):
 
 1. Central pressure; where HURDAT2 has none (most fixes before 1979), estimated from the maximum
    wind with Kraft's (1961) relation, which fits the Atlantic sample (see ``estimate_pressure_hpa``).
+   Environmental pressure: 1015 hPa (HURDAT2 gives none; see ENV_PRESSURE_HPA).
 2. Radius of maximum wind: HURDAT2's own where given (2021 on, and some reanalysed storms), else
-   Willoughby et al. (2006), eq. 7a, from the gradient-level maximum wind and latitude.
+   Willoughby et al. (2006), eq. 7a, from the gradient-level maximum wind and latitude
+   (``rmw="willoughby2006"``), or CLIMADA's fit of IBTrACS radii on central pressure
+   (``rmw="climada_ibtracs"``).
 3. Holland (2008) surface shape parameter b_s from the pressure deficit, its trend, latitude and
-   translation speed; the symmetric 10-m, 1-min marine wind is Holland's profile with b_s
-   (Holland 1980 form, cyclostrophic). b_s is fitted to surface winds, so the gradient-to-surface
-   reduction (about 0.9, Franklin et al. 2003) is already inside it and not applied twice; the
-   0.9 factor only brings HURDAT2's surface wind to gradient level for Willoughby's relation.
-4. Asymmetry: a background wind of 0.55 times the translation velocity, turned 20° cyclonically,
-   is added to the vortex (Lin & Chavas 2012); the vortex is scaled down by the same amount so
-   that the peak still equals Holland's pressure-derived maximum.
+   translation speed (time differences centred, or backward as CLIMADA's); the symmetric 10-m,
+   1-min marine wind is Holland's profile with b_s in gradient balance, Holland (1980) eq. 4:
+   V = sqrt(b dp/rho (R/r)^b exp(-(R/r)^b) + (r f/2)²) − r f/2, f = 2 Ω sin(lat), as CLIMADA's
+   H08. The Coriolis term lowers the wind by about r f/2 far out (3.7 m/s at 200 km, 14.6° N) and
+   by under 1 m/s at the radius of maximum wind. b_s is fitted to surface winds, so the
+   gradient-to-surface reduction (about 0.9, Franklin et al. 2003) is already inside it and not
+   applied twice; the 0.9 factor only brings HURDAT2's surface wind to gradient level for
+   Willoughby's relation.
+4. Asymmetry: by default a background wind of 0.55 times the translation velocity, turned 20°
+   cyclonically, is added to the vortex (Lin & Chavas 2012); the vortex is scaled down by the same
+   amount so that the peak still equals Holland's pressure-derived maximum. Or, as CLIMADA's H08,
+   the translation speed times min(1, R/r) is taken off the vortex and the translation vector times
+   the same factor is added (Mouton & Nordbeck 2005).
 5. Exposure: marine wind times 0.8 for flow that crossed land (Knaff et al. 2011, fig. 3);
    3-s gust = 1-min sustained times the WMO gust factor of that exposure (Harper et al. 2010).
+
+``WindModel()`` is the evidence-based default (Willoughby's radius matches HURDAT2's own radii for
+hurricanes, 1015 hPa matches HURDAT2's winds: benchmarks/README.md); ``WindModel.climada_h08()``
+reproduces the ingredients of CLIMADA's ``TropCyclone.from_tracks(model="H08")``.
 
 References
 - Holland, G. J., 1980: An analytic model of the wind and pressure profiles in hurricanes.
@@ -28,16 +42,24 @@ References
   and their operational implications. Wea. Forecasting 18, 32–44.
 - Lin, N. and D. Chavas, 2012: On hurricane parametric wind and applications in storm surge
   modeling. J. Geophys. Res. 117, D09120.
+- Mouton, F. and O. Nordbeck, 2005: Cyclone Database Manager. UNEP/GRID-Geneva, fig. 7.
 - Knaff, J. A., M. DeMaria, D. A. Molenar, C. R. Sampson and M. G. Seybold, 2011: An automated,
   objective, multiple-satellite-platform tropical cyclone surface wind analysis. J. Appl.
   Meteor. Climatol. 50, 2149–2166.
 - Harper, B. A., J. D. Kepert and J. D. Ginger, 2010: Guidelines for converting between various
   wind averaging periods in tropical cyclone conditions. WMO/TD-No. 1555, table 1.1.
+- Petit, G. and B. Luzum (eds.), 2010: IERS Conventions (2010). IERS Technical Note 36, ch. 1.
+- CLIMADA 6.1 (Aznar-Siguan & Bresch 2019, Geosci. Model Dev. 12, 3085–3097):
+  climada/hazard/tc_tracks.py (``estimate_rmw``, ``BASIN_ENV_PRESSURE``) and
+  climada/hazard/trop_cyclone/trop_cyclone_windfields.py (``_stat_holland_1980``, ``_vtrans``,
+  ``_bs_holland_2008``, ``_b_holland_clip_interval``, ``_compute_windfields``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import polars as pl
@@ -48,12 +70,14 @@ from observatory.risk.hurdat2 import EARTH_RADIUS_KM, Tracks, _points
 MS_PER_KT = 1852.0 / 3600.0  # knot to m/s, exact
 KM_PER_NM = 1.852  # nautical mile to km, exact
 PA_PER_HPA = 100.0
+EARTH_ROTATION_RAD_S = 7.292115e-5  # Earth's nominal mean angular velocity, IERS Conventions (2010)
 
 RHO_AIR_KGM3 = 1.15  # near-surface air density in the eyewall, Holland (1980, 2008)
 # Environmental (outer) pressure: HURDAT2 gives none. 1015 hPa makes Holland's pressure-derived
 # maximum match HURDAT2's recorded maximum wind: median ratio 1.01 over the 1979–2025 fixes with a
 # pressure (south of 25°N, not extratropical, ≥ 35 kt); 1013 hPa gives 0.95 and 1010 hPa 0.86.
 ENV_PRESSURE_HPA = 1015.0
+ENV_PRESSURE_RANGE_HPA = (990.0, 1030.0)  # accepted values: the tropics' outer pressures, with room
 HOLLAND_B_RANGE = (1.0, 2.5)  # physical range of the Holland B parameter, Holland (1980, 2008)
 GRADIENT_TO_SURFACE = 0.9  # 10-m / gradient-level wind near the RMW over sea, Franklin et al. (2003)
 
@@ -74,6 +98,16 @@ W06_RMW_KM = 46.4
 W06_V_S_PER_M = -0.0155
 W06_LAT_PER_DEG = 0.0169
 RMW_RANGE_KM = (5.0, 200.0)  # keeps the relation inside the radii observed in its sample
+
+# CLIMADA's radius of maximum wind from central pressure (tc_tracks.estimate_rmw: an OLS fit of
+# IBTrACS radii 1980–2019, r² 0.79): piecewise linear through these nodes, constant beyond them.
+CLIMADA_RMW_PRESSURE_HPA = (872.0, 940.0, 980.0, 1021.0)
+CLIMADA_RMW_NM = (14.907318, 15.726927, 25.742142, 56.856522)
+CLIMADA_ENV_PRESSURE_HPA = 1010.0  # CLIMADA's BASIN_ENV_PRESSURE["NA"] (IBTrACS' POCI where it has one)
+# CLIMADA clips b_s to Holland's (1.0, 2.5) times the gradient-to-surface factor squared
+# (_b_holland_clip_interval with DEF_GRADIENT_TO_SURFACE_WINDS = 0.9): (0.81, 2.025).
+CLIMADA_B_RANGE = (HOLLAND_B_RANGE[0] * GRADIENT_TO_SURFACE**2, HOLLAND_B_RANGE[1] * GRADIENT_TO_SURFACE**2)
+CLIMADA_MAX_TRANSLATION_MS = 30.0 * MS_PER_KT  # CLIMADA's _vtrans: "limit to 30 nautical miles per hour"
 
 # Kraft (1961): vmax_kt = KRAFT_KT * sqrt(KRAFT_REF_HPA - pc_hpa).
 KRAFT_KT = 14.0
@@ -96,6 +130,20 @@ EXPOSURES: dict[str, tuple[float, float]] = {
     "in_land": (LAND_REDUCTION, 1.49),
 }
 
+# The options of each ingredient of WindModel, with the relation each name stands for.
+RMW_RELATIONS = {
+    "willoughby2006": "Willoughby et al. (2006) eq. 7a, from maximum wind and latitude",
+    "climada_ibtracs": "CLIMADA's IBTrACS fit on central pressure (tc_tracks.estimate_rmw)",
+}
+ASYMMETRIES = {
+    "lin_chavas2012": "0.55 vt turned 20° added, vortex scaled by 1 - 0.55 vt/vmax (Lin & Chavas 2012)",
+    "mouton_nordbeck2005": "vt min(1, R/r) off the vortex, vt min(1, R/r) added (Mouton & Nordbeck 2005)",
+}
+DIFFERENCES = {
+    "centred": "translation and pressure trend from the positions before and after",
+    "backward": "from the position before; a storm's first position has no motion and no wind (CLIMADA)",
+}
+
 # Step of the interpolated track. A point beside the track sees the storm centre pass its closest
 # approach within vt*step/2 of a sampled position: 3 km at 10 m/s, 4.5 km at 15 m/s (a fast
 # Caribbean storm) for 10 min. Against a radius of maximum wind of 15–40 km this moves the sampled
@@ -105,6 +153,111 @@ EXPOSURES: dict[str, tuple[float, float]] = {
 DEFAULT_STEP_MINUTES = 10.0
 MAX_DIST_KM = 300.0  # no wind is computed farther from the centre (as CLIMADA's DEF_MAX_DIST_EYE_KM)
 CHUNK_ELEMENTS = 250_000  # positions × points evaluated at once: 1 MB float32 temporaries stay in cache
+
+
+@dataclass(frozen=True)
+class WindModel:
+    """Settings of the wind model: which published relation each ingredient uses.
+
+    rmw: radius of maximum wind where the best track has none (RMW_RELATIONS); asymmetry: how the
+    storm's motion enters (ASYMMETRIES); coriolis: gradient balance (True) or cyclostrophic;
+    env_pressure_hpa: environmental pressure (hPa); differences: time differences for translation
+    and pressure trend (DIFFERENCES); b_range: clip of Holland's b_s; max_translation_ms: cap on
+    the translation speed (m/s), None for none.
+    """
+
+    rmw: str = "willoughby2006"
+    asymmetry: str = "lin_chavas2012"
+    coriolis: bool = True
+    env_pressure_hpa: float = ENV_PRESSURE_HPA
+    differences: str = "centred"
+    b_range: tuple[float, float] = HOLLAND_B_RANGE
+    max_translation_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, options in (
+            ("rmw", RMW_RELATIONS),
+            ("asymmetry", ASYMMETRIES),
+            ("differences", DIFFERENCES),
+        ):
+            _check_choice(name, getattr(self, name), options)
+        if not isinstance(self.coriolis, bool):
+            raise ParameterError(
+                f"coriolis={self.coriolis!r}", parameter="coriolis", hint="Use True or False."
+            )
+        lo, hi = ENV_PRESSURE_RANGE_HPA
+        env = _number(self.env_pressure_hpa, "env_pressure_hpa")
+        if not lo <= env <= hi:
+            raise ParameterError(
+                f"environmental pressure {env} hPa",
+                parameter="env_pressure_hpa",
+                hint=f"Use {lo:g}–{hi:g} hPa (1015 matches HURDAT2's winds, CLIMADA uses 1010).",
+            )
+        given = self.b_range if isinstance(self.b_range, tuple | list) else (self.b_range,)
+        b_range = tuple(_number(b, "b_range") for b in given)
+        if len(b_range) != 2 or not 0.0 < b_range[0] < b_range[1] < math.inf:
+            raise ParameterError(
+                f"b range {self.b_range!r}",
+                parameter="b_range",
+                hint="Give (low, high), 0 < low < high: (1.0, 2.5).",
+            )
+        cap = (
+            None
+            if self.max_translation_ms is None
+            else _number(self.max_translation_ms, "max_translation_ms")
+        )
+        if cap is not None and not 0.0 < cap < math.inf:
+            raise ParameterError(
+                f"translation cap {cap} m/s", parameter="max_translation_ms", hint="Use > 0 or None."
+            )
+        object.__setattr__(self, "env_pressure_hpa", env)
+        object.__setattr__(self, "b_range", b_range)
+        object.__setattr__(self, "max_translation_ms", cap)
+
+    @classmethod
+    def climada_h08(cls) -> WindModel:
+        """CLIMADA 6.1's ``TropCyclone.from_tracks(model="H08")`` ingredients on HURDAT2 tracks:
+        RMW from pressure, Mouton & Nordbeck asymmetry, Coriolis term, 1010 hPa (HURDAT2 has no
+        POCI), backward differences, b_s clipped to (0.81, 2.025), translation ≤ 30 kn."""
+        return cls(
+            rmw="climada_ibtracs",
+            asymmetry="mouton_nordbeck2005",
+            coriolis=True,
+            env_pressure_hpa=CLIMADA_ENV_PRESSURE_HPA,
+            differences="backward",
+            b_range=CLIMADA_B_RANGE,
+            max_translation_ms=CLIMADA_MAX_TRANSLATION_MS,
+        )
+
+    @classmethod
+    def from_dict(cls, settings: Mapping[str, object]) -> WindModel:
+        """A model from a plain spec (e.g. YAML); keys are the field names, missing ones default."""
+        names = [f.name for f in fields(cls)]
+        for key in settings:
+            if key not in names:
+                raise ParameterError(
+                    f"unknown wind-model setting {key!r}",
+                    parameter=str(key),
+                    hint=did_you_mean(str(key), names),
+                )
+        return cls(**settings)
+
+
+def _check_choice(name: str, value: object, options: Mapping[str, str]) -> None:
+    if not isinstance(value, str) or value not in options:
+        raise ParameterError(
+            f"{name}={value!r} is not offered", parameter=name, hint=did_you_mean(str(value), options)
+        )
+
+
+def _number(value: object, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{value!r} is not a number", parameter=name) from None
+
+
+DEFAULT_MODEL = WindModel()
 
 
 def estimate_pressure_hpa(wind_kt: np.ndarray) -> np.ndarray:
@@ -127,10 +280,21 @@ def estimate_rmw_km(vmax_surface_ms: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.clip(rmw, *RMW_RANGE_KM)
 
 
+def estimate_rmw_from_pressure_km(pressure_hpa: np.ndarray) -> np.ndarray:
+    """Radius of maximum wind (km) from central pressure (hPa): CLIMADA's ``estimate_rmw`` (IBTrACS
+    fit, piecewise linear between 872 and 1021 hPa, constant outside), nautical miles to km."""
+    pc = np.asarray(pressure_hpa, dtype=np.float64)
+    return np.interp(pc, CLIMADA_RMW_PRESSURE_HPA, CLIMADA_RMW_NM) * KM_PER_NM
+
+
 def holland_b(
-    deficit_hpa: np.ndarray, dpdt_hpa_h: np.ndarray, lat: np.ndarray, translation_ms: np.ndarray
+    deficit_hpa: np.ndarray,
+    dpdt_hpa_h: np.ndarray,
+    lat: np.ndarray,
+    translation_ms: np.ndarray,
+    b_range: tuple[float, float] = HOLLAND_B_RANGE,
 ) -> np.ndarray:
-    """Holland (2008) surface shape parameter b_s, clipped to HOLLAND_B_RANGE."""
+    """Holland (2008) surface shape parameter b_s, clipped to ``b_range``."""
     dp = np.asarray(deficit_hpa, dtype=np.float64)
     x = H08_X0 * (1.0 - np.clip(dp, 0.0, H08_X_DP_HPA) / H08_X_DP_HPA)
     b = (
@@ -141,27 +305,38 @@ def holland_b(
         + H08_B_LAT_PER_DEG * np.abs(lat)
         + H08_B_VT * np.fmax(np.asarray(translation_ms, dtype=np.float64), 0.0) ** x
     )
-    return np.clip(b, *HOLLAND_B_RANGE)
+    return np.clip(b, *b_range)
+
+
+def coriolis_per_s(lat: np.ndarray) -> np.ndarray:
+    """Coriolis parameter |f| = 2 Ω sin|lat| (1/s), lat in degrees."""
+    return 2.0 * EARTH_ROTATION_RAD_S * np.sin(np.radians(np.abs(np.asarray(lat, dtype=np.float64))))
 
 
 def holland_profile_ms(
-    r_km: np.ndarray, rmw_km: np.ndarray, b: np.ndarray, deficit_hpa: np.ndarray
+    r_km: np.ndarray,
+    rmw_km: np.ndarray,
+    b: np.ndarray,
+    deficit_hpa: np.ndarray,
+    lat: np.ndarray | float = 0.0,
+    coriolis: bool = True,
 ) -> np.ndarray:
-    """Symmetric 10-m wind (m/s) at radius ``r_km``: sqrt(b dp/rho (R/r)^b exp(-(R/r)^b)), dp in Pa.
-
-    Holland (1980) cyclostrophic form with Holland's (2008) surface b_s; maximum at r = R,
-    equal to sqrt(b dp / (rho e)).
+    """Symmetric 10-m wind (m/s) at radius ``r_km``: sqrt(b dp/rho (R/r)^b exp(-(R/r)^b) + (r f/2)²)
+    − r f/2, dp in Pa, f at latitude ``lat`` (degrees); without ``coriolis`` f = 0 (cyclostrophic,
+    maximum at r = R equal to sqrt(b dp / (rho e))). Holland (1980) eq. 4 with Holland's (2008) b_s.
     """
     ratio = (np.asarray(rmw_km) / np.fmax(r_km, 1e-3)) ** b
-    return np.sqrt(b * np.fmax(deficit_hpa, 0.0) * PA_PER_HPA / RHO_AIR_KGM3 * ratio * np.exp(-ratio))
+    cyclostrophic2 = b * np.fmax(deficit_hpa, 0.0) * PA_PER_HPA / RHO_AIR_KGM3 * ratio * np.exp(-ratio)
+    half_rf = 0.5 * np.asarray(r_km) * 1000.0 * coriolis_per_s(lat) if coriolis else 0.0
+    return np.sqrt(cyclostrophic2 + half_rf**2) - half_rf
 
 
 @dataclass(frozen=True)
 class Vortex:
-    """Storm-centre state at a series of positions (all arrays of one length).
+    """Storm-centre state at a series of positions (all arrays of one length), and its model.
 
     lon, lat (degrees); translation velocity east and north (m/s); pressure deficit (hPa, ≥ 0);
-    radius of maximum wind (km); Holland b_s.
+    radius of maximum wind (km); Holland b_s; ``model`` sets how the field is formed.
     """
 
     lon: np.ndarray
@@ -171,6 +346,7 @@ class Vortex:
     deficit_hpa: np.ndarray
     rmw_km: np.ndarray
     b: np.ndarray
+    model: WindModel = field(default=DEFAULT_MODEL)
 
     @classmethod
     def from_parameters(
@@ -183,31 +359,35 @@ class Vortex:
         vt_north_ms=0.0,
         dpdt_hpa_h=0.0,
         rmw_km=None,
-        env_pressure_hpa: float = ENV_PRESSURE_HPA,
+        model: WindModel = DEFAULT_MODEL,
     ) -> Vortex:
-        """Build from centre parameters; b_s from Holland (2008), RMW from Willoughby et al. (2006)
-        applied to Holland's pressure-derived maximum wind when not given."""
+        """Build from centre parameters (degrees, hPa, m/s, hPa/h, km); b_s from Holland (2008),
+        RMW when not given from the model's relation (Willoughby's applied to Holland's
+        pressure-derived maximum wind, or CLIMADA's from pressure)."""
         lon, lat, pc, vte, vtn, dpdt = np.broadcast_arrays(
             *(
                 np.atleast_1d(np.asarray(a, dtype=np.float64))
                 for a in (lon, lat, pressure_hpa, vt_east_ms, vt_north_ms, dpdt_hpa_h)
             )
         )
-        deficit = np.fmax(env_pressure_hpa - pc, 0.0)
-        b = holland_b(deficit, dpdt, lat, np.hypot(vte, vtn))
+        vte, vtn = _capped(vte, vtn, model.max_translation_ms)
+        deficit = np.fmax(model.env_pressure_hpa - pc, 0.0)
+        b = holland_b(deficit, dpdt, lat, np.hypot(vte, vtn), model.b_range)
         if rmw_km is None:
-            rmw_km = estimate_rmw_km(_peak_ms(b, deficit), lat)
+            rmw_km = _estimated_rmw_km(model, _peak_ms(b, deficit), lat, deficit)
         rmw = np.broadcast_to(np.asarray(rmw_km, dtype=np.float64), lon.shape)
-        return cls(lon, lat, vte, vtn, deficit, rmw, b)
+        return cls(lon, lat, vte, vtn, deficit, rmw, b, model)
 
     @property
     def vmax_ms(self) -> np.ndarray:
-        """Holland (2008) maximum 10-m, 1-min marine wind (m/s), translation included."""
+        """Holland (2008) maximum 10-m, 1-min marine wind (m/s), translation included
+        (his cyclostrophic pressure–wind relation; the Coriolis term takes under 1 m/s off it)."""
         return _peak_ms(self.b, self.deficit_hpa)
 
     def take(self, index) -> Vortex:
         """The positions selected by ``index`` (slice, mask or integer array)."""
-        return Vortex(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+        arrays = (getattr(self, f.name)[index] for f in fields(self) if f.name != "model")
+        return Vortex(*arrays, model=self.model)
 
     def __len__(self) -> int:
         return self.lon.size
@@ -215,6 +395,22 @@ class Vortex:
 
 def _peak_ms(b: np.ndarray, deficit_hpa: np.ndarray) -> np.ndarray:
     return np.sqrt(b * np.fmax(deficit_hpa, 0.0) * PA_PER_HPA / (RHO_AIR_KGM3 * np.e))
+
+
+def _estimated_rmw_km(model: WindModel, vmax_ms: np.ndarray, lat: np.ndarray, deficit_hpa: np.ndarray):
+    if model.rmw == "climada_ibtracs":
+        # CLIMADA estimates from the central pressure after clipping it to the environmental one
+        return estimate_rmw_from_pressure_km(model.env_pressure_hpa - deficit_hpa)
+    return estimate_rmw_km(vmax_ms, lat)
+
+
+def _capped(vte: np.ndarray, vtn: np.ndarray, cap_ms: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Translation velocity scaled down to at most ``cap_ms`` in speed (unchanged if None)."""
+    if cap_ms is None:
+        return vte, vtn
+    speed = np.hypot(vte, vtn)
+    scale = np.where(speed > cap_ms, cap_ms / np.where(speed > 0, speed, 1.0), 1.0)
+    return vte * scale, vtn * scale
 
 
 def exposure_factors(exposure: str) -> tuple[float, float]:
@@ -242,10 +438,10 @@ def wind_field_ms(
 def _speed_squared(vortex: Vortex, plon: np.ndarray, plat: np.ndarray, max_dist_km: float) -> np.ndarray:
     """Squared marine wind speed (m²/s²), float32 (positions, points).
 
-    With the vortex wind V(r) along the cyclonic tangent t and the uniform background wind g,
-    |V t + g|² = V² + |g|² + 2 V (t·g): no vector field is formed, one root (V/r) is taken per
-    element, and the caller takes the speed's root only of the per-point maxima. Distances are
-    equirectangular about the midpoint latitude of centre and points (under 1 % error within 300 km).
+    With the vortex wind V(r) along the cyclonic tangent t and a translation wind c(r) g,
+    |V t + c g|² = V² + c² |g|² + 2 V c (t·g): no vector field is formed, and the caller takes the
+    speed's root only of the per-point maxima. Distances are equirectangular about the midpoint
+    latitude of centre and points (under 1 % error within 300 km).
     """
     f32 = np.float32
     k = np.radians(1.0) * EARTH_RADIUS_KM
@@ -257,6 +453,50 @@ def _speed_squared(vortex: Vortex, plon: np.ndarray, plat: np.ndarray, max_dist_
     r2 = dx * dx
     r2 += dy * dy
     np.fmax(r2, f32(1e-6), out=r2)
+    if vortex.model.asymmetry == "lin_chavas2012":
+        v2 = _lin_chavas_squared(vortex, dx, dy, r2)
+    else:
+        v2 = _mouton_nordbeck_squared(vortex, dx, dy, r2)
+    np.fmax(v2, f32(0.0), out=v2)
+    v2[r2 > f32(max_dist_km**2)] = 0.0
+    return v2
+
+
+def _column(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values).astype(np.float32)[:, None]
+
+
+def _vortex_over_r(vortex: Vortex, r2: np.ndarray, scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """Symmetric vortex wind over radius times ``scale`` (per position), V/r ((m/s)/km), float32
+    (positions, points).
+
+    With S = b dp/rho (R/r)^b exp(-(R/r)^b) and h = f/2 in (m/s)/km, gradient balance gives
+    V/r = sqrt(S/r² + h²) − h, computed as (S/r²) / (sqrt(S/r² + h²) + h) so that no digits
+    cancel far out; cyclostrophic: sqrt(S/r²). ``scale`` enters as scale² S and scale h, which
+    scales V exactly: one root per element and no extra pass.
+    """
+    # (R/r)^b = exp(b/2 (ln R² - ln r²))
+    ratio = np.log(r2)
+    np.subtract(_column(np.log(vortex.rmw_km**2)), ratio, out=ratio)
+    ratio *= _column(0.5 * vortex.b)
+    np.exp(ratio, out=ratio)
+    s = np.exp(-ratio)
+    s *= ratio
+    s *= _column(vortex.b * vortex.deficit_hpa * PA_PER_HPA / RHO_AIR_KGM3 * np.square(scale))
+    s /= r2
+    if not vortex.model.coriolis:
+        return np.sqrt(s, out=s)
+    # (m/s) per km of radius; the floor keeps the denominator > 0 where S = 0 on the equator
+    half_f = np.fmax(0.5 * coriolis_per_s(vortex.lat) * 1000.0 * scale, 1e-12)
+    np.add(s, _column(half_f**2), out=ratio)
+    np.sqrt(ratio, out=ratio)
+    ratio += _column(half_f)
+    s /= ratio
+    return s
+
+
+def _lin_chavas_squared(vortex: Vortex, dx, dy, r2) -> np.ndarray:
+    """Lin & Chavas (2012): vortex scaled by 1 − 0.55 vt/vmax, plus 0.55 vt turned 20° (c = 1)."""
     sign = np.where(vortex.lat >= 0, 1.0, -1.0)
     vt = np.hypot(vortex.vt_east_ms, vortex.vt_north_ms)
     vmax = vortex.vmax_ms
@@ -264,25 +504,41 @@ def _speed_squared(vortex: Vortex, plon: np.ndarray, plat: np.ndarray, max_dist_
     turn = np.radians(BACKGROUND_ROTATION_DEG) * sign
     g_e = BACKGROUND_FACTOR * (vortex.vt_east_ms * np.cos(turn) - vortex.vt_north_ms * np.sin(turn))
     g_n = BACKGROUND_FACTOR * (vortex.vt_east_ms * np.sin(turn) + vortex.vt_north_ms * np.cos(turn))
-    # (R/r)^b = exp(b/2 (ln R² - ln r²)); vortex V² = b dp/rho (R/r)^b exp(-(R/r)^b) * keep²
-    ratio = np.log(r2)
-    np.subtract(np.log(vortex.rmw_km**2).astype(f32)[:, None], ratio, out=ratio)
-    ratio *= (0.5 * vortex.b).astype(f32)[:, None]
-    np.exp(ratio, out=ratio)
-    v2 = np.exp(-ratio)
-    v2 *= ratio
-    v2 *= (vortex.b * vortex.deficit_hpa * PA_PER_HPA / RHO_AIR_KGM3 * keep**2).astype(f32)[:, None]
-    # t·g * r = sign (dx g_n - dy g_e); V/r = sqrt(V² / r²)
-    cross = dx * (2.0 * sign * g_n).astype(f32)[:, None]
-    cross -= dy * (2.0 * sign * g_e).astype(f32)[:, None]
-    np.divide(v2, r2, out=ratio)
-    np.sqrt(ratio, out=ratio)
-    cross *= ratio
-    v2 += cross
-    v2 += (g_e**2 + g_n**2).astype(f32)[:, None]
-    np.fmax(v2, f32(0.0), out=v2)
-    v2[r2 > f32(max_dist_km**2)] = 0.0
+    u = _vortex_over_r(vortex, r2, keep)
+    # |V t + g|² = V² + 2 V (t·g) + g² = u (u r² + 2 sign (dx g_n - dy g_e)) + g², u = V/r
+    v2 = dx * _column(2.0 * sign * g_n)
+    v2 -= dy * _column(2.0 * sign * g_e)
+    r2u = r2 * u
+    v2 += r2u
+    v2 *= u
+    v2 += _column(g_e**2 + g_n**2)
     return v2
+
+
+def _mouton_nordbeck_squared(vortex: Vortex, dx, dy, r2) -> np.ndarray:
+    """Mouton & Nordbeck (2005), as CLIMADA's H08: c = min(1, R/r); V = V_holland − vt c (may go
+    negative: the vortex then turns against the motion), plus the translation vector times c."""
+    sign = np.where(vortex.lat >= 0, 1.0, -1.0)
+    vt = np.hypot(vortex.vt_east_ms, vortex.vt_north_ms)
+    u = _vortex_over_r(vortex, r2)
+    r = np.sqrt(r2)
+    c = np.divide(_column(vortex.rmw_km), r)
+    np.fmin(c, np.float32(1.0), out=c)
+    v = u * r  # V_holland
+    v -= c * _column(vt)
+    # t·g = sign (dx g_n - dy g_e) / r with g the translation vector
+    dot = dx * _column(sign * vortex.vt_north_ms)
+    dot -= dy * _column(sign * vortex.vt_east_ms)
+    dot /= r
+    dot *= v
+    dot *= c
+    dot *= np.float32(2.0)
+    np.square(c, out=c)
+    c *= _column(vt**2)
+    np.square(v, out=v)
+    v += c
+    v += dot
+    return v
 
 
 @dataclass(frozen=True)
@@ -302,11 +558,12 @@ class PeakWinds:
     exposure: str
 
 
-def track_vortex(tracks: Tracks, env_pressure_hpa: float = ENV_PRESSURE_HPA) -> tuple[Vortex, np.ndarray]:
+def track_vortex(tracks: Tracks, model: WindModel = DEFAULT_MODEL) -> tuple[Vortex, np.ndarray]:
     """Vortex state at each row of ``tracks`` (already interpolated), and each row's storm index.
 
-    Translation velocity and pressure trend are centred differences within each storm
-    (one-sided at its ends). Pressure missing -> Kraft (1961) from wind; both missing -> no wind.
+    Translation velocity and pressure trend are time differences within each storm, centred
+    (one-sided at its ends) or backward (zero at its first position) as ``model.differences``
+    says. Pressure missing -> Kraft (1961) from wind; both missing -> no wind.
     """
     data = tracks.data
     code = tracks._codes()
@@ -317,22 +574,27 @@ def track_vortex(tracks: Tracks, env_pressure_hpa: float = ENV_PRESSURE_HPA) -> 
     pc = data["pressure_hpa"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     pc = np.where(np.isnan(pc), estimate_pressure_hpa(wind_kt), pc)
     prev, nxt = _neighbours(code)
+    if model.differences == "backward":
+        nxt = np.arange(code.size)
     dt_h = np.where(t_h[nxt] > t_h[prev], t_h[nxt] - t_h[prev], np.inf)
     k = np.radians(1.0) * EARTH_RADIUS_KM * 1000.0 / 3600.0  # degrees per hour -> m/s
     dlon = (lon[nxt] - lon[prev] + 180.0) % 360.0 - 180.0
-    vte = dlon * np.cos(np.radians(lat)) * k / dt_h
-    vtn = (lat[nxt] - lat[prev]) * k / dt_h
+    vte, vtn = _capped(
+        dlon * np.cos(np.radians(lat)) * k / dt_h, (lat[nxt] - lat[prev]) * k / dt_h, model.max_translation_ms
+    )
+    # no deficit above the environmental pressure, nor a trend of one (as CLIMADA); NaN stays NaN
+    pc = np.minimum(pc, model.env_pressure_hpa)
     dpdt = np.nan_to_num((pc[nxt] - pc[prev]) / dt_h)
-    deficit = np.nan_to_num(np.fmax(env_pressure_hpa - pc, 0.0))
-    b = holland_b(deficit, dpdt, lat, np.hypot(vte, vtn))
+    deficit = np.nan_to_num(model.env_pressure_hpa - pc)
+    b = holland_b(deficit, dpdt, lat, np.hypot(vte, vtn), model.b_range)
     vmax_obs = np.where(np.isnan(wind_kt), _peak_ms(b, deficit), wind_kt * MS_PER_KT)
     rmw = (
         data["rmw_nm"].cast(pl.Float64).fill_null(np.nan).to_numpy() * KM_PER_NM
         if "rmw_nm" in data.columns
         else np.full(lat.size, np.nan)
     )
-    rmw = np.where(np.isnan(rmw) | (rmw <= 0), estimate_rmw_km(vmax_obs, lat), rmw)
-    return Vortex(lon, lat, vte, vtn, deficit, rmw, b), code
+    rmw = np.where(np.isnan(rmw) | (rmw <= 0), _estimated_rmw_km(model, vmax_obs, lat, deficit), rmw)
+    return Vortex(lon, lat, vte, vtn, deficit, rmw, b, model), code
 
 
 def with_estimated_pressure(tracks: Tracks) -> Tracks:
@@ -366,7 +628,7 @@ def peak_winds(
     exposure: str = "at_sea",
     step_minutes: float = DEFAULT_STEP_MINUTES,
     max_dist_km: float = MAX_DIST_KM,
-    env_pressure_hpa: float = ENV_PRESSURE_HPA,
+    model: WindModel = DEFAULT_MODEL,
     chunk_elements: int = CHUNK_ELEMENTS,
 ) -> PeakWinds:
     """Highest sustained wind and gust of each storm at each point (lon, lat degrees).
@@ -382,9 +644,12 @@ def peak_winds(
     when = np.full((len(ids), plon.size), np.datetime64("NaT", "us"))
     if ids:
         fine = with_estimated_pressure(tracks).interpolate(step_minutes)
-        vortex, code = track_vortex(fine, env_pressure_hpa)
+        vortex, code = track_vortex(fine, model)
         times = fine.data["time"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-        near = np.flatnonzero(_within_box(vortex, plon, plat, max_dist_km))
+        evaluated = _within_box(vortex, plon, plat, max_dist_km)
+        if model.differences == "backward":  # a storm's first position has no motion: no field
+            evaluated &= np.r_[False, code[1:] == code[:-1]]
+        near = np.flatnonzero(evaluated)
         rows = max(1, chunk_elements // plon.size)
         for lo in range(0, near.size, rows):
             sel = near[lo : lo + rows]

@@ -48,6 +48,11 @@ def shared_hazard(config: Settings | None = None) -> CycloneHazard:
         return _full_hazard(config or settings())
 
 
+def _shared_since(since: int | None, config: Settings) -> CycloneHazard:
+    full = shared_hazard(config)
+    return full.since(since) if since else full
+
+
 def tracks(config: Settings | None = None) -> Tracks:
     """The HURDAT2 tracks of the registry, read once per process."""
     return _tracks(config or settings())
@@ -117,10 +122,8 @@ def commune_return_periods(
     """One row per commune: insee, name, then the T-year wind (m/s, 1-min sustained 10 m, open
     land; or 3-s gust) for each period: the highest over the commune's cells."""
     config = config or settings()
-    if hazard is None:
-        hazard, cells = cyclone_hazard(since=since, config=config)
-    else:
-        cells = grid(config=config)
+    hazard = hazard if hazard is not None else _shared_since(since, config)
+    cells = grid(config=config)
     per_commune = hazard.by_commune(cells.cells["insee"].tolist())
     levels = per_commune.return_levels(periods, gust=gust).rename({"point_id": "insee"})
     wide = _wide(levels, "insee", "gust_ms" if gust else "wind_ms")
@@ -135,8 +138,7 @@ def cell_return_periods(
 ) -> gpd.GeoDataFrame:
     """The analysis grid with one column per period (``wind_<T>yr_ms``): the zoning map layer."""
     config = config or settings()
-    if hazard is None:
-        hazard, _ = cyclone_hazard(since=since, config=config)
+    hazard = hazard if hazard is not None else _shared_since(since, config)
     wide = _wide(hazard.return_levels(periods).rename({"point_id": "cell_id"}), "cell_id", "wind_ms")
     cells = grid(config=config).cells
     return cells.merge(wide.to_pandas(), on="cell_id", how="left")

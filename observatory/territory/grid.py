@@ -62,7 +62,9 @@ class Grid:
         lonlat = joined.geometry.to_crs(STORAGE_CRS)
         cells = gpd.GeoDataFrame(
             {
-                "cell_id": [f"E{int(x - half)}N{int(y - half)}" for x, y in zip(joined.x_m, joined.y_m, strict=True)],
+                "cell_id": [
+                    f"E{int(x - half)}N{int(y - half)}" for x, y in zip(joined.x_m, joined.y_m, strict=True)
+                ],
                 "x_m": joined.x_m.to_numpy(),
                 "y_m": joined.y_m.to_numpy(),
                 "lon": lonlat.x.to_numpy(),
