@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from observatory.errors import DataFormatError, ParameterError, did_you_mean
-from observatory.sources.base import Batch
+from observatory.sources.base import SENSORS_SCHEMA, Batch
 
 SNIFF_BYTES = 64 * 1024
 _LINE_PROTOCOL = re.compile(rb"^[^#\s,][^\s]*(?:\\ [^\s]*)*\s+[^\s=]+=")
@@ -88,6 +88,11 @@ def _is_odk_zip(head: bytes, path: Path) -> bool:
     return head.startswith(b"PK\x03\x04")
 
 
+def _is_sensors_csv(head: bytes, path: Path) -> bool:
+    first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
+    return first == ",".join(SENSORS_SCHEMA).encode("ascii")
+
+
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
@@ -107,6 +112,12 @@ FORMATS: dict[str, Format] = {
         Format("ngsi-ld", "observatory.sources.ngsi_ld:read_file", _is_ngsi_ld, "NGSI-LD entities (JSON)"),
         Format("odk-csv", "observatory.sources.odk:read_file", _is_odk_csv, "ODK Central submissions CSV"),
         Format("odk-zip", "observatory.sources.odk:read_file", _is_odk_zip, "ODK Central export zip"),
+        Format(
+            "sensors-csv",
+            "observatory.sources.sensors_csv:read_file",
+            _is_sensors_csv,
+            "sensor metadata CSV (the sensors table's columns)",
+        ),
     )
 }
 
