@@ -67,6 +67,14 @@ class ServiceError(UserError):
     """An external service (PostgreSQL, InfluxDB, MQTT, CrateDB) cannot be reached or refused."""
 
 
+class PrivacyError(UserError):
+    """A dataset the privacy gate refuses to publish; ``findings`` name the offending columns or cells."""
+
+    def __init__(self, message: str, *, findings: tuple = (), **where: object) -> None:
+        self.findings = tuple(findings)
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """Return a ' Did you mean ...?' suffix for the closest choice, or a list of valid ones."""
     import difflib
