@@ -11,7 +11,7 @@ from observatory.errors import ParameterError
 from observatory.i18n import t
 from observatory.risk.cyclone import RETURN_PERIODS_YR
 from observatory.views import risk
-from observatory.views.layout import language_selector, page_header
+from observatory.views.layout import header_row, language_selector
 
 pn.extension("tabulator", inline=False)
 
@@ -158,9 +158,7 @@ def build() -> pn.Column:
         tabs.param.watch(lambda event: setattr(state, "tab", event.new), "active")
         return pn.Row(_controls(state, lang), tabs, sizing_mode="stretch_width")
 
-    header = pn.Row(
-        pn.bind(page_header, language), pn.layout.HSpacer(), language, sizing_mode="stretch_width"
-    )
+    header = header_row(language)
     subtitle = pn.bind(
         lambda lang: pn.pane.HTML(f"<h2 class='risk-title'>{t('risk_title', lang)}</h2>"), language
     )

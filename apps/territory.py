@@ -6,7 +6,7 @@ import panel as pn
 
 from observatory.i18n import t
 from observatory.territory.communes import communes
-from observatory.views.layout import language_selector, page_header
+from observatory.views.layout import header_row, language_selector
 from observatory.views.maps import commune_choropleth
 
 pn.extension(inline=False)
@@ -33,9 +33,7 @@ def build() -> pn.Column:
     def body(lang: str) -> pn.Column:
         return pn.Column(pn.pane.HoloViews(commune_choropleth(frame, language=lang)), _summary(frame, lang))
 
-    header = pn.Row(
-        pn.bind(page_header, language), pn.layout.HSpacer(), language, sizing_mode="stretch_width"
-    )
+    header = header_row(language)
     return pn.Column(header, pn.bind(body, language), sizing_mode="stretch_width")
 
 

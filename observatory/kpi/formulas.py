@@ -3,8 +3,11 @@ place, period_start, value; a description of the computation shown as the KPI's 
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import polars as pl
 
@@ -17,13 +20,41 @@ EXPOSURE_PERIOD_YR = 50.0
 
 @cache
 def exposed_share_by_commune(config: Settings) -> pl.DataFrame:
-    """insee, share of the commune's 500 m cells whose 50-year wind reaches hurricane force."""
+    """insee, share of the commune's 500 m cells whose 50-year wind reaches hurricane force.
+
+    The hazard takes seconds: the result is kept in the data directory under a name that changes
+    with the HURDAT2 file and with the code of the risk models, so it is never stale.
+    """
+    path = config.data_dir / "cache" / f"cyclone_exposure_{_model_key()}.parquet"
+    if path.exists():
+        return pl.read_parquet(path)
     from observatory.risk.zoning import cell_return_periods, shared_hazard
 
     cells = cell_return_periods((EXPOSURE_PERIOD_YR,), hazard=shared_hazard(config), config=config)
     column = next(c for c in cells.columns if c.startswith("wind_"))
     frame = pl.DataFrame({"insee": cells["insee"].tolist(), "wind": cells[column].astype(float).tolist()})
-    return frame.group_by("insee").agg((pl.col("wind") >= HURRICANE_FORCE_MS).mean().alias("share"))
+    share = (
+        frame.group_by("insee")
+        .agg((pl.col("wind") >= HURRICANE_FORCE_MS).mean().alias("share"))
+        .sort("insee")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    share.write_parquet(partial)
+    partial.replace(path)  # atomic: a reader never sees half a file
+    return share
+
+
+def _model_key() -> str:
+    """sha256 (16 hex) of the HURDAT2 registry entry and the source of the risk modules used."""
+    from observatory.risk import cyclone, hurdat2, wind, zoning
+    from observatory.territory.registry import REGISTRY
+
+    digest = hashlib.sha256(REGISTRY["hurdat2"].sha256.encode())
+    for module in (hurdat2, wind, cyclone, zoning):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(f"{EXPOSURE_PERIOD_YR}:{HURRICANE_FORCE_MS}".encode())
+    return digest.hexdigest()[:16]
 
 
 def cyclone_exposure(engine) -> tuple[pl.DataFrame, str]:

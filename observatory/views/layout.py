@@ -26,3 +26,8 @@ def language_selector() -> pn.widgets.Select:
 def page_header(language: str) -> pn.pane.HTML:
     """The observatory's title in ``language``, as an h1 that browser tests can read."""
     return pn.pane.HTML(f"<h1 class='app-title'>{t('app_title', language)}</h1>", sizing_mode="stretch_width")
+
+
+def header_row(language: pn.widgets.Select) -> pn.Row:
+    """Every app's first row: the observatory's title (in the chosen language) and the picker."""
+    return pn.Row(pn.bind(page_header, language), pn.layout.HSpacer(), language, sizing_mode="stretch_width")

@@ -67,8 +67,17 @@ def engine(tmp_path_factory, data_settings):
     path.write_text("\n".join(_lines()) + "\n")
     sensors = pl.DataFrame(
         [
-            {"sensor_id": s, "domain": d, "kind": k, "unit": "", "insee": i, "lon": -61.0, "lat": 14.6,
-             "installed": dt.date(2020, 1, 1), "source_system": "influxdb"}
+            {
+                "sensor_id": s,
+                "domain": d,
+                "kind": k,
+                "unit": "",
+                "insee": i,
+                "lon": -61.0,
+                "lat": 14.6,
+                "installed": dt.date(2020, 1, 1),
+                "source_system": "influxdb",
+            }
             for s, d, k, i, _ in SENSORS
         ],
         schema=SENSORS_SCHEMA,
@@ -105,7 +114,9 @@ def test_electricity_per_inhabitant_per_commune_and_for_the_island(engine, popul
     frame = _range(engine, ["elec_use_per_capita"])
     island = sum(population.values())
     for day in (FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)):  # local days, not UTC days
-        assert _value(frame, "elec_use_per_capita", "97209", day) == pytest.approx(12 * 24 * 1000 / population["97209"])
+        assert _value(frame, "elec_use_per_capita", "97209", day) == pytest.approx(
+            12 * 24 * 1000 / population["97209"]
+        )
         assert _value(frame, "elec_use_per_capita", ISLAND, day) == pytest.approx(18 * 24 * 1000 / island)
     assert set(frame["period_start"]) == {FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)}
     assert set(frame["place"]) == {"97209", "97213", ISLAND}
@@ -149,7 +160,14 @@ def test_stale_sensors_and_completeness(engine):
 
 def test_the_range_grain_compares_with_the_previous_range(engine):
     second = FIRST_DAY + dt.timedelta(days=1)
-    frame = engine.compute(kpi_ids=["pm10_mean"], places="97209", start=second, end=second + dt.timedelta(days=1), grain="range", previous=True)
+    frame = engine.compute(
+        kpi_ids=["pm10_mean"],
+        places="97209",
+        start=second,
+        end=second + dt.timedelta(days=1),
+        grain="range",
+        previous=True,
+    )
     assert dict(zip(frame["period_start"], frame["value"], strict=True)) == {FIRST_DAY: 30.0, second: 50.0}
 
 
@@ -159,7 +177,9 @@ def test_filters_and_provenance(engine):
     assert frame["period_start"].to_list() == [dt.date(2026, 3, 1)]
     assert list(frame.columns) == ["kpi_id", "place", "period_start", "value", "unit", "status"]
     provenance = engine.provenance["pm10_mean"]
-    assert "pm10_ugm3" in provenance.query and provenance.datasets == ("readings_hourly:air_quality.pm10_ugm3",)
+    assert "pm10_ugm3" in provenance.query and provenance.datasets == (
+        "readings_hourly:air_quality.pm10_ugm3",
+    )
     assert provenance.data_end == dt.datetime.combine(FIRST_DAY + dt.timedelta(days=DAYS), dt.time(4), dt.UTC)
 
 

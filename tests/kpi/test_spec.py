@@ -43,7 +43,9 @@ def test_the_catalogue_has_twenty_kpis_or_more_in_four_languages_with_cited_targ
 
 def test_a_misspelt_key_gets_a_did_you_mean_naming_the_file_and_kpi(tmp_path):
     path = _write(tmp_path, _VALID.replace("direction:", "directon:"))
-    with pytest.raises(ConfigError, match=r"KPI 'pm10_mean': unknown key 'directon'.*Did you mean 'direction'") as err:
+    with pytest.raises(
+        ConfigError, match=r"KPI 'pm10_mean': unknown key 'directon'.*Did you mean 'direction'"
+    ) as err:
         load_specs(path)
     assert err.value.path == path
 
@@ -64,7 +66,9 @@ def test_wrong_specs_are_refused_with_the_reason(tmp_path, change, message):
 
 
 def test_an_unknown_python_formula_is_named(tmp_path):
-    text = _VALID.replace("    sql: SELECT place, period_start, 1.0 AS value FROM h\n", "    python: cyclone_exposur\n")
+    text = _VALID.replace(
+        "    sql: SELECT place, period_start, 1.0 AS value FROM h\n", "    python: cyclone_exposur\n"
+    )
     with pytest.raises(ConfigError, match="Did you mean 'cyclone_exposure'"):
         load_specs(_write(tmp_path, text))
 

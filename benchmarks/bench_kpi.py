@@ -1,0 +1,276 @@
+"""KPIs over one year of the whole fleet at 1 minute: the engine (hourly rollup kept at ingest)
+side by side with the same KPIs computed by DuckDB straight from the raw readings, then the
+served dashboard's first view and interaction latency in Chromium on that year.
+
+    .venv/bin/python benchmarks/bench_kpi.py [--days 365] [--workdir DIR] [--no-browser]
+
+The year is simulated (seed 1) and ingested through the line-protocol reader once into
+``--workdir`` (default /tmp/observatory-bench-kpi) and reused by later runs; its cost is printed.
+Prints figures; asserts nothing on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "data"
+START = "2025-01-01T04:00:00Z"  # local midnight, 1 January 2025 (Martinique)
+
+# The peer: three KPIs straight from the raw readings (no rollup), monthly per commune and island.
+PEER_SQL = {
+    "elec_use_per_capita": """
+        WITH s AS (
+          SELECT p.place, date_trunc('month', r.time - INTERVAL 4 HOUR)::DATE AS period_start, r.sensor_id,
+                 any_value(p.population) AS population, avg(r.value) AS mw
+          FROM readings r JOIN sensors se USING (sensor_id) JOIN places p ON p.insee = se.insee
+          WHERE r.measurement = 'feeder' AND r.field = 'load_mw' GROUP BY ALL)
+        SELECT place, period_start, sum(mw) * 24 * 1000 / any_value(population) AS value FROM s GROUP BY ALL""",
+    "pm10_mean": """
+        SELECT p.place, date_trunc('month', r.time - INTERVAL 4 HOUR)::DATE AS period_start, avg(r.value) AS value
+        FROM readings r JOIN sensors se USING (sensor_id) JOIN places p ON p.insee = se.insee
+        WHERE r.measurement = 'air_quality' AND r.field = 'pm10_ugm3' GROUP BY ALL""",
+    "non_revenue_water": """
+        WITH s AS (
+          SELECT p.place, date_trunc('month', r.time - INTERVAL 4 HOUR)::DATE AS period_start, r.sensor_id, r.field,
+                 avg(r.value) AS m3h
+          FROM readings r JOIN sensors se USING (sensor_id) JOIN places p ON p.insee = se.insee
+          WHERE r.measurement = 'water_dma' AND r.field IN ('inflow_m3h', 'consumption_m3h') GROUP BY ALL)
+        SELECT place, period_start, 100 * (1 - sum(m3h) FILTER (WHERE field = 'consumption_m3h')
+               / sum(m3h) FILTER (WHERE field = 'inflow_m3h')) AS value FROM s GROUP BY ALL""",
+}
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ, OBSERVATORY_DATA_DIR=str(data_dir))
+    if "OBSERVATORY_DATA_MIRROR" not in env and MIRROR.is_dir():
+        env["OBSERVATORY_DATA_MIRROR"] = str(MIRROR)
+    return env
+
+
+def prepare(workdir: Path, days: int) -> Path:
+    """The data directory holding ``days`` of the fleet, simulated and ingested once."""
+    data = workdir / f"data-{days}d"
+    done = data / "READY"
+    if done.exists():
+        print(f"year warehouse: reused {data}")
+        return data
+    shutil.rmtree(data, ignore_errors=True)
+    sim = workdir / "sim"
+    shutil.rmtree(sim, ignore_errors=True)
+    env = _env(data)
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "observatory.cli",
+            "simulate",
+            "--start",
+            START,
+            "--days",
+            str(days),
+            "--seed",
+            "1",
+            "--scenario",
+            "all",
+            "--out",
+            str(sim),
+            "--quiet",
+        ],
+        check=True,
+        env=env,
+    )
+    simulated = time.perf_counter() - began
+    from observatory.simulate.citizens import INGEST_COMMAND_OPTIONS
+
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "observatory.cli",
+            "ingest",
+            str(sim / "field"),
+            "--quiet",
+            *INGEST_COMMAND_OPTIONS.split(),
+        ],
+        check=True,
+        env=env,
+    )
+    ingested = time.perf_counter() - began
+    lp_bytes = sum(p.stat().st_size for p in (sim / "field" / "lp").glob("*.lp"))
+    print(
+        f"year warehouse: simulated {days} days in {simulated:.0f} s ({lp_bytes / 1e9:.1f} GB of line protocol), "
+        f"ingested in {ingested:.0f} s; {data}"
+    )
+    shutil.rmtree(sim)
+    done.write_text("ok\n")
+    return data
+
+
+def _best(fn, repeat: int = 3) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - began)
+    return min(times), result
+
+
+def bench_engine(data: Path) -> None:
+    os.environ.update(_env(data))
+    from observatory.kpi.engine import KpiEngine
+    from observatory.warehouse.store import Warehouse
+
+    with Warehouse.open(data / "warehouse.duckdb", read_only=True) as warehouse:
+        readings = warehouse.con.execute("SELECT count(*) FROM readings").fetchone()[0]
+        first, last = warehouse.con.execute("SELECT min(hour), max(hour) FROM readings_hourly").fetchone()
+        print(f"\nwarehouse: {readings:,} raw readings, {first} .. {last} UTC")
+        end = (last - dt.timedelta(hours=4)).date() + dt.timedelta(days=1)
+        start = (first - dt.timedelta(hours=4)).date()
+
+        def run(**kwargs):
+            return KpiEngine(warehouse).compute(start=start, end=end, **kwargs)
+
+        cases = {
+            "all KPIs, every place, per month over the year": {"grain": "month"},
+            "all KPIs, every place, the year and the one before (cards)": {
+                "grain": "range",
+                "previous": True,
+            },
+            "all KPIs, every place, per day over the year (sparklines)": {"grain": "day"},
+        }
+        print("\n| case | rows | engine best of 3 (s) |\n|---|---|---|")
+        for label, kwargs in cases.items():
+            seconds, frame = _best(lambda k=kwargs: run(**k))
+            print(f"| {label} | {len(frame):,} | {seconds:.2f} |")
+        KpiEngine(warehouse).compute(
+            start=start, end=end, grain="month", kpi_ids=list(PEER_SQL)
+        )  # `places` table
+        print(
+            "\n| KPI (monthly, 35 places) | engine on the rollup (s) | DuckDB on raw readings (s) | ratio | max abs diff |\n|---|---|---|---|---|"
+        )
+        for kpi, sql in PEER_SQL.items():
+            ours_s, ours = _best(
+                lambda k=kpi: KpiEngine(warehouse).compute(start=start, end=end, grain="month", kpi_ids=[k])
+            )
+            peer_s, peer = _best(lambda q=sql: warehouse.sql(q))
+            joined = ours.join(peer.rename({"value": "peer"}), on=["place", "period_start"])
+            diff = (joined["value"] - joined["peer"]).abs().max()
+            print(f"| {kpi} | {ours_s:.3f} | {peer_s:.3f} | {peer_s / ours_s:.1f}× | {diff:.2e} |")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_browser(data: Path, interactions: int = 20) -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "observatory.cli", "serve", "--port", str(port)],
+        env=_env(data),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/kpi"
+    try:
+        import requests
+
+        for _ in range(600):
+            try:
+                if requests.get(base, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        time.sleep(20)  # let the warm-up process fill the cyclone-exposure cache
+        rng = random.Random(1)
+        communes = [str(c) for c in range(97201, 97235)]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            first = []
+            for _ in range(3):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                began = time.perf_counter()
+                page.goto(base)
+                page.locator(".kpi-card").first.wait_for(timeout=300_000)
+                first.append(time.perf_counter() - began)
+                page.close()
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base)
+            page.locator(".kpi-card").first.wait_for(timeout=300_000)
+            page.locator(".kpi-map canvas").first.wait_for(timeout=300_000)
+            latencies = {"commune (list)": [], "indicator": [], "range preset": []}
+            kpis = page.locator(".kpi-selector select option").evaluate_all("o => o.map(x => x.value)")
+            for i in range(interactions):
+                insee = rng.choice(communes)
+                began = time.perf_counter()
+                page.locator(".place-selector select").select_option(insee)
+                page.locator(f".kpi-view[data-place='{insee}']").wait_for(timeout=60_000)
+                latencies["commune (list)"].append(time.perf_counter() - began)
+                kpi = rng.choice(kpis)
+                began = time.perf_counter()
+                page.locator(".kpi-selector select").select_option(kpi)
+                page.locator(f".kpi-view[data-kpi='{kpi}']").wait_for(timeout=60_000)
+                latencies["indicator"].append(time.perf_counter() - began)
+                if i < 6:
+                    preset = ["7d", "90d", "30d", "365d", "all", "30d"][i]
+                    label = {
+                        "7d": "7 jours",
+                        "30d": "30 jours",
+                        "90d": "90 jours",
+                        "365d": "12 mois",
+                        "all": "Tout",
+                    }[preset]
+                    before = page.locator(".kpi-view").get_attribute("data-start")
+                    began = time.perf_counter()
+                    page.locator(".range-presets button").filter(has_text=label).click()
+                    page.locator(f".kpi-view:not([data-start='{before}'])").wait_for(timeout=120_000)
+                    latencies["range preset"].append(time.perf_counter() - began)
+            browser.close()
+        print(
+            f"\nfirst view (navigation to the cards), 3 fresh pages: {', '.join(f'{s:.2f}' for s in first)} s"
+        )
+        print("\n| interaction | n | p50 (ms) | p95 (ms) | max (ms) |\n|---|---|---|---|---|")
+        for name, values in latencies.items():
+            ordered = sorted(values)
+            p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+            print(
+                f"| {name} | {len(values)} | {statistics.median(values) * 1000:.0f} | {p95 * 1000:.0f} | {ordered[-1] * 1000:.0f} |"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/observatory-bench-kpi"))
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    data = prepare(args.workdir, args.days)
+    bench_engine(data)
+    if not args.no_browser:
+        bench_browser(data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""Builders of the KPI dashboard: its state (kept in the URL), cached KPI frames, cards with
+sparklines, the per-commune map, the sensors behind a KPI with datashaded raw readings, and
+where every number comes from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import panel as pn
+import param
+import polars as pl
+
+from observatory.config import settings
+from observatory.errors import ServiceError
+from observatory.i18n import t
+from observatory.kpi.engine import ISLAND, KpiEngine, Provenance
+from observatory.kpi.spec import KpiSpec, load_specs
+from observatory.warehouse.store import WAREHOUSE_FILE, Warehouse
+
+PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
+DEFAULT_PRESET = "30d"
+DAILY_TREND_MAX_DAYS = 92  # longer ranges draw monthly sparklines
+# Okabe & Ito (2008) colour-blind-safe colours for the statuses.
+STATUS_COLOURS = {
+    "ok": "#009E73",
+    "watch": "#E69F00",
+    "alert": "#D55E00",
+    "no_target": "#56B4E9",
+    "no_data": "#999999",
+}
+_CACHE_ENTRIES = 16
+
+
+class Code(param.String):
+    """A code kept as text (INSEE codes): the URL hands ``?commune=97209`` over as a number."""
+
+    def __set__(self, obj, val):
+        super().__set__(obj, val if val is None or isinstance(val, str) else str(val))
+
+
+class KpiState(param.Parameterized):
+    """What the KPI dashboard shows; every field lives in the page URL."""
+
+    kpi = param.String(default="elec_use_per_capita")
+    place = Code(default=ISLAND)  # INSEE code, or 972 for the island
+    preset = param.Selector(objects=[*PRESETS, "custom"], default=DEFAULT_PRESET)
+    start = param.String(default="")  # first local day, YYYY-MM-DD ('' until the preset sets it)
+    end = param.String(default="")  # local day after the last one
+    grain = param.Selector(objects=["day", "month", "year"], default="day")
+    version = param.Integer(default=0)  # bumped when new data arrive (not in the URL)
+
+    URL_KEYS = {
+        "kpi": "kpi",
+        "place": "commune",
+        "preset": "range",
+        "start": "from",
+        "end": "to",
+        "grain": "grain",
+    }
+
+    def sync_url(self) -> KpiState:
+        if pn.state.location is not None:
+            pn.state.location.sync(self, self.URL_KEYS)
+        return self
+
+
+@dataclass(frozen=True)
+class Span:
+    """The local days [start, end) of the data in the warehouse, and its last reading (UTC)."""
+
+    start: dt.date
+    end: dt.date
+    last_utc: dt.datetime | None
+
+
+class KpiData:
+    """KPI frames for the dashboard, cached per range and data version.
+
+    The warehouse is opened read-only for each computation and closed at once, so that ingest
+    (which needs the file for writing) is never blocked by an open dashboard.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else settings().data_dir / WAREHOUSE_FILE
+        self.specs: dict[str, KpiSpec] = load_specs()
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
+        self.provenance: dict[str, Provenance] = {}
+        self.stale = False  # the last refresh could not read the warehouse: older data shown
+        self._seen = self.version()
+
+    def changed(self) -> bool:
+        """True once after each change of the warehouse file (for the auto-refresh)."""
+        now = self.version()
+        if now != self._seen:
+            self._seen = now
+            return True
+        return False
+
+    def version(self) -> float:
+        """Changes when the warehouse file changes (new ingest): the modification times."""
+        stamps = [
+            p.stat().st_mtime_ns for p in (self.path, self.path.with_suffix(".duckdb.wal")) if p.exists()
+        ]
+        return float(sum(stamps))
+
+    def _cached(self, key: tuple, compute):
+        key = (*key, self.version())
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        try:
+            value = compute()
+        except ServiceError:
+            # The file is held by a writer (ingest running) or gone: keep showing what we had.
+            older = [v for k, v in reversed(self._cache.items()) if k[:-1] == key[:-1]]
+            if not older:
+                raise
+            self.stale = True
+            return older[0]
+        self.stale = False
+        self._cache[key] = value
+        while len(self._cache) > _CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return value
+
+    def _with_engine(self, work):
+        with Warehouse.open(self.path, read_only=True) as warehouse:
+            engine = KpiEngine(warehouse, self.specs)
+            result = work(engine)
+            self.provenance.update(engine.provenance)
+            return result
+
+    def span(self) -> Span:
+        def compute() -> Span:
+            def work(engine: KpiEngine) -> Span:
+                first, last = engine.warehouse.con.execute(
+                    "SELECT min(hour), max(hour) FROM readings_hourly"
+                ).fetchone()
+                latest = engine.warehouse.con.execute("SELECT max(time) FROM latest").fetchone()[0]
+                if first is None:
+                    today = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=4)).date()
+                    return Span(today, today + dt.timedelta(days=1), None)
+                local = dt.timedelta(hours=-4)
+                return Span(
+                    (first + local).date(),
+                    (last + local).date() + dt.timedelta(days=1),
+                    latest.replace(tzinfo=dt.UTC) if latest is not None else None,
+                )
+
+            return self._with_engine(work)
+
+        return self._cached(("span",), compute)
+
+    def cards(self, start: str, end: str) -> pl.DataFrame:
+        """Every KPI for every place over [start, end) and over the range of the same length before."""
+        return self._cached(
+            ("cards", start, end),
+            lambda: self._with_engine(
+                lambda e: e.compute(start=start, end=end, grain="range", previous=True)
+            ),
+        )
+
+    def trend(self, start: str, end: str) -> pl.DataFrame:
+        """Every KPI for every place, per day (per month beyond DAILY_TREND_MAX_DAYS days)."""
+        grain = trend_grain(start, end)
+        return self._cached(
+            ("trend", start, end, grain),
+            lambda: self._with_engine(lambda e: e.compute(start=start, end=end, grain=grain)),
+        )
+
+    def table(self, start: str, end: str, place: str, grain: str) -> pl.DataFrame:
+        """The rows `observatory kpi --commune PLACE --from START --to END --grain GRAIN` prints
+        (computed for every place at once and cached, so that picking a commune costs nothing)."""
+        if grain == trend_grain(start, end):
+            every = self.trend(start, end)
+        else:
+            every = self._cached(
+                ("table", start, end, grain),
+                lambda: self._with_engine(lambda e: e.compute(start=start, end=end, grain=grain)),
+            )
+        return every.filter(place_filter(place))
+
+    def sensors(self, spec: KpiSpec, place: str) -> pl.DataFrame:
+        """The sensors a KPI reads in ``place``: sensor_id, kind, commune, field, unit."""
+        pairs = [
+            d.split(":", 1)[1]
+            for d in spec.datasets
+            if d.startswith(("readings_hourly:", "readings:")) and "." in d
+        ]
+        measurements = sorted({p.split(".", 1)[0] for p in pairs})
+        fields = sorted({p.split(".", 1)[1] for p in pairs})
+        if not measurements:
+            return pl.DataFrame(
+                schema={
+                    "sensor_id": pl.String,
+                    "kind": pl.String,
+                    "insee": pl.String,
+                    "field": pl.String,
+                    "unit": pl.String,
+                }
+            )
+
+        def work(engine: KpiEngine) -> pl.DataFrame:
+            return engine.warehouse.sql(
+                "SELECT DISTINCT s.sensor_id, s.kind, s.insee, h.field, s.unit FROM sensors s "
+                "JOIN series sr USING (sensor_id) JOIN (SELECT DISTINCT sensor_id, field FROM latest) h USING (sensor_id) "
+                "WHERE sr.measurement IN (SELECT unnest(?)) AND h.field IN (SELECT unnest(?)) "
+                "AND (? = '972' OR s.insee = ?) ORDER BY s.sensor_id, h.field",
+                [measurements, fields, place, place],
+            )
+
+        return self._cached(("sensors", spec.id, place), lambda: self._with_engine(work))
+
+    def raw(self, sensor_id: str, field: str, start: str, end: str) -> pl.DataFrame:
+        """Every reading of one sensor's field in the range (times UTC)."""
+        lo, hi = local_bounds(start, end)
+        return self._cached(
+            ("raw", sensor_id, field, start, end),
+            lambda: self._with_engine(
+                lambda e: e.warehouse.readings(sensor_ids=[sensor_id], fields=[field], start=lo, end=hi)
+            ),
+        )
+
+
+def place_filter(place: str) -> pl.Expr:
+    return pl.col("place") == place
+
+
+def kpi_filter(kpi_id: str) -> pl.Expr:
+    return pl.col("kpi_id") == kpi_id
+
+
+def period_filter(day: dt.date) -> pl.Expr:
+    return pl.col("period_start") == day
+
+
+def local_bounds(start: str, end: str) -> tuple[dt.datetime, dt.datetime]:
+    """UTC instants of the local midnights that bound the days [start, end)."""
+    from observatory.kpi.engine import local_day_bounds
+
+    lo, hi = local_day_bounds(start, end)
+    return lo.replace(tzinfo=dt.UTC), hi.replace(tzinfo=dt.UTC)
+
+
+def trend_grain(start: str, end: str) -> str:
+    days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days
+    return "day" if days <= DAILY_TREND_MAX_DAYS else "month"
+
+
+def preset_range(preset: str, span: Span) -> tuple[str, str]:
+    """The local days [start, end) a preset covers, ending with the last day of data."""
+    days = PRESETS.get(preset)
+    start = span.start if days is None else max(span.start, span.end - dt.timedelta(days=days))
+    return start.isoformat(), span.end.isoformat()
+
+
+def range_of(state: KpiState, span: Span) -> tuple[str, str]:
+    """The state's dates when both are valid (a shared link), else those of its preset."""
+    try:
+        if (
+            state.start
+            and state.end
+            and dt.date.fromisoformat(state.start) < dt.date.fromisoformat(state.end)
+        ):
+            return state.start, state.end
+    except ValueError:
+        pass
+    return preset_range(state.preset if state.preset in PRESETS else DEFAULT_PRESET, span)
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def format_value(value: float | None, language: str) -> str:
+    """A KPI value with 3 significant figures, in the language's number style."""
+    if value is None:
+        return "–"
+    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    text = f"{value:,.{digits}f}"
+    if language in ("fr", "es", "de"):
+        thousands = "\u202f" if language == "fr" else "."
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", thousands)
+    return text
+
+
+def sparkline_svg(values: list[float], colour: str, width: int = 140, height: int = 34) -> str:
+    """An inline SVG polyline of ``values`` (no plotting library: cards stay instant)."""
+    points = [v for v in values if v is not None]
+    if len(points) < 2:
+        return f"<svg width='{width}' height='{height}' class='sparkline'></svg>"
+    lo, hi = min(points), max(points)
+    span = (hi - lo) or 1.0
+    step = (width - 4) / (len(values) - 1)
+    coords = " ".join(
+        f"{2 + i * step:.1f},{height - 3 - (v - lo) / span * (height - 6):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
+    return (
+        f"<svg width='{width}' height='{height}' class='sparkline' role='img'>"
+        f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{coords}'/></svg>"
+    )
+
+
+def card_html(
+    spec: KpiSpec,
+    value: float | None,
+    previous: float | None,
+    status: str,
+    trend: list[float],
+    language: str,
+    selected: bool,
+) -> str:
+    """One KPI card: title, value and unit, status against target, delta vs the previous period."""
+    colour = STATUS_COLOURS.get(status, STATUS_COLOURS["no_data"])
+    delta = ""
+    if value is not None and previous is not None:
+        change = value - previous
+        arrow = "▲" if change > 0 else "▼" if change < 0 else "="
+        delta = f"<div class='kpi-delta'>{arrow} {format_value(abs(change), language)} {t('kpi_vs_previous', language)}</div>"
+    target = ""
+    if spec.target is not None:
+        target = f"<div class='kpi-target'>{t('kpi_target', language)} : {format_value(spec.target, language)} {html.escape(spec.unit)}</div>"
+    return (
+        f"<div class='kpi-card{' selected' if selected else ''}' data-kpi='{spec.id}' data-status='{status}' "
+        f"style='border-left:6px solid {colour}'>"
+        f"<div class='kpi-title'>{html.escape(spec.title[language])}</div>"
+        f"<div class='kpi-value'><span class='value'>{format_value(value, language)}</span> "
+        f"<span class='unit'>{html.escape(spec.unit)}</span></div>"
+        f"<div class='kpi-status' style='color:{colour}'>● {t('kpi_status_' + status, language)}</div>"
+        f"{delta}{target}{sparkline_svg(trend, colour)}</div>"
+    )
+
+
+CARD_CSS = """
+.kpi-card {background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.2);padding:8px 10px;
+  width:230px;min-height:150px;margin:4px;font-family:system-ui,sans-serif;cursor:pointer}
+.kpi-card.selected {outline:3px solid #0072B2}
+.kpi-title {font-size:13px;font-weight:600;min-height:34px}
+.kpi-value .value {font-size:24px;font-weight:700}
+.kpi-value .unit {font-size:12px;color:#444}
+.kpi-status, .kpi-delta, .kpi-target {font-size:12px}
+"""
+
+
+def domain_of(specs: dict[str, KpiSpec]) -> dict[str, list[KpiSpec]]:
+    grouped: dict[str, list[KpiSpec]] = {}
+    for spec in specs.values():
+        grouped.setdefault(spec.domain, []).append(spec)
+    return grouped
+
+
+# -- map and drill-down -------------------------------------------------------------------------
+
+
+def commune_values(spec: KpiSpec, cards: pl.DataFrame, start: str) -> pl.DataFrame:
+    """insee, value, status of ``spec`` per commune over the current range."""
+    current = dt.date.fromisoformat(start)
+    return cards.filter(
+        (pl.col("kpi_id") == spec.id) & (pl.col("place") != ISLAND) & (pl.col("period_start") == current)
+    ).select(pl.col("place").alias("insee"), "value", "status")
+
+
+def kpi_map(spec: KpiSpec, values: pl.DataFrame, language: str, width: int = 560, height: int = 520):
+    """Choropleth of the KPI per commune (grey where the commune has no value); tap selects."""
+    from observatory.territory.communes import communes
+    from observatory.views.maps import choropleth
+
+    frame = communes()[["insee", "name", "geometry"]].merge(values.to_pandas(), on="insee", how="left")
+    frame["status_text"] = [
+        t(f"kpi_status_{s}", language) if isinstance(s, str) else "–" for s in frame["status"]
+    ]
+    finite = frame["value"].dropna()
+    clim = (float(finite.min()), float(finite.max())) if len(finite) and finite.min() < finite.max() else None
+    cmap = "cividis_r" if spec.direction == "lower_is_better" else "cividis"
+    return choropleth(
+        frame,
+        "value",
+        label=f"{spec.title[language]} ({spec.unit})",
+        title=spec.title[language],
+        language=language,
+        hover=[("status_text", t("kpi_status", language))],
+        formats={"value": "{0,0.00}"},
+        cmap=cmap,
+        clim=clim,
+        width=width,
+        height=height,
+    )
+
+
+def raw_plot(frame: pl.DataFrame, label: str, width: int = 900, height: int = 300):
+    """Raw readings drawn by Datashader (re-aggregated on zoom by the server), local time on x."""
+    import holoviews as hv
+    from holoviews.operation.datashader import dynspread, rasterize
+
+    local = frame.select(
+        (pl.col("time").dt.convert_time_zone("America/Martinique").dt.replace_time_zone(None)).alias("time"),
+        "value",
+    ).to_pandas()
+    curve = hv.Curve(local, "time", hv.Dimension("value", label=label))
+    return dynspread(rasterize(curve, line_width=1, pixel_ratio=1)).opts(
+        cmap=["#0072B2"], width=width, height=height, colorbar=False, tools=["hover"], xlabel="", ylabel=label
+    )
+
+
+def provenance_markdown(provenance: Provenance | None, spec: KpiSpec, language: str) -> str:
+    """Where the number comes from: datasets, time span of the data (local time), the query."""
+    datasets = ", ".join(f"`{d}`" for d in spec.datasets)
+    lines = [f"**{t('kpi_sources', language)}** : {datasets}"]
+    if spec.reference:
+        lines.append(f"**{t('kpi_reference', language)}** : {spec.reference}")
+    if spec.target_source:
+        lines.append(f"**{t('kpi_target', language)}** : {spec.target_source}")
+    if provenance is not None and provenance.data_end is not None:
+        local = dt.timedelta(hours=-4)
+        lines.append(
+            f"**{t('kpi_data_span', language)}** : {(provenance.data_start + local):%Y-%m-%d %H:%M} → "
+            f"{(provenance.data_end + local):%Y-%m-%d %H:%M} ({t('local_time', language)})"
+        )
+    query = provenance.query if provenance is not None else (spec.sql or spec.python or "")
+    return "\n\n".join(lines) + f"\n\n```sql\n{query}\n```"
