@@ -116,6 +116,137 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kpi(args: argparse.Namespace) -> int:
+    from observatory.kpi.engine import KpiEngine
+    from observatory.warehouse.store import Warehouse
+
+    with Warehouse.open(args.warehouse, read_only=True) as warehouse:
+        frame = KpiEngine(warehouse).compute(
+            kpi_ids=args.kpi, places=args.commune, start=args.start, end=args.end, grain=args.grain
+        )
+    emit(frame, args.format, args.max_rows)
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from observatory.releases.build import build_release
+    from observatory.releases.catalog import load_catalog
+
+    catalog = load_catalog(args.catalog)
+    total = (
+        len(args.dataset) if args.dataset else sum(d.privacy.cls != "restricted" for d in catalog.datasets)
+    )
+    with tqdm(total=total, desc="datasets", unit="dataset", disable=args.quiet) as bar:
+
+        def step(dataset_id: str) -> None:
+            bar.set_postfix_str(dataset_id)
+            bar.update()
+
+        release = build_release(
+            args.version,
+            args.out,
+            warehouse=args.warehouse,
+            catalog=catalog,
+            datasets=args.dataset,
+            issued=args.issued,
+            base_url=args.base_url,
+            key_file=args.pseudonym_key,
+            progress=step,
+        )
+    for dataset in release.manifest["datasets"]:
+        if dataset["status"] == "published":
+            print(f"{dataset['id']:28} {dataset['rows']:>8} rows  {dataset['changes']['status']}")
+        else:
+            print(f"{dataset['id']:28} not published: {dataset['reason']}")
+    print(release.path)
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from observatory.config import settings
+    from observatory.progress import Progress
+    from observatory.simulate.citizens import INGEST_COMMAND_OPTIONS
+    from observatory.simulate.engine import Options, days_in, simulate
+
+    out = args.out
+    if out is None and not (args.mqtt or args.influx):
+        out = settings().data_dir / "simulated"
+    options = Options.parse(
+        start=args.start,
+        days=args.days,
+        seed=args.seed,
+        step=args.step,
+        scenarios=args.scenario,
+        faults=args.faults,
+        out=out,
+        mqtt=args.mqtt,
+        influx=args.influx,
+        overwrite=args.overwrite,
+        workers=args.workers,
+    )
+    with Progress(days_in(options), "simulate", unit="day", enabled=not args.quiet) as bar:
+        summary = simulate(
+            options,
+            progress=lambda done, s: bar.update(1, note=f"{s.lines:,} lines, {s.bytes / 1e6:,.0f} MB"),
+        )
+    print(
+        f"{summary.sensors} sensors, {summary.start} .. {summary.end}: {summary.lines:,} lines, "
+        f"{summary.readings:,} readings, {len(summary.events)} events, {len(summary.faults)} faults"
+    )
+    if options.out is not None:
+        print(f"files in {options.out}/field (ground truth in {options.out}/truth); ingest them with:")
+        print(f"  observatory ingest {options.out}/field {INGEST_COMMAND_OPTIONS}")
+    if options.mqtt:
+        print(f"MQTT {options.mqtt}: {summary.mqtt_messages:,} messages on observatory/<domain>/<sensor_id>")
+    if options.influx:
+        print(f"InfluxDB {options.influx}: {summary.influx_lines:,} lines written")
+    return 0
+
+
+def _cmd_quality(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    import polars as pl
+    from tqdm import tqdm
+
+    from observatory.kpi import quality
+    from observatory.kpi.engine import local_day_bounds
+    from observatory.warehouse.store import Warehouse
+
+    start, end = local_day_bounds(args.start, args.end) if args.start or args.end else (None, None)
+    truth = quality.read_truth(args.truth) if args.truth else None  # a wrong path fails before the long part
+    with (
+        Warehouse.open(args.warehouse, read_only=True) as warehouse,
+        tqdm(desc="quality", unit="piece", disable=args.quiet) as bar,
+    ):
+
+        def step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        detections = quality.detect(warehouse, start, end, progress=step)
+        sensors = warehouse.sql("SELECT sensor_id, kind, insee FROM sensors") if args.summary else None
+    frame = quality.sensor_summary(detections, sensors) if args.summary else detections
+    if args.format == "table":  # on screen, Martinique time
+        frame = frame.with_columns(
+            pl.col(c).dt.convert_time_zone("America/Martinique")
+            for c in ("start", "end")
+            if c in frame.columns
+        )
+    emit(frame, args.format, args.max_rows)
+    if truth is not None:
+        if start is not None:
+            truth = truth.filter(
+                pl.col("end") > start.replace(tzinfo=dt.UTC), pl.col("start") < end.replace(tzinfo=dt.UTC)
+            )
+        if args.format != "json":  # json: one document a line
+            print()
+        emit(quality.score(detections, truth), args.format)
+    return 0
+
+
 def serve_command(
     apps_dir: Path, port: int, address: str, allow_origins: Sequence[str] = (), prefix: str | None = None
 ) -> list[str]:
@@ -126,19 +257,25 @@ def serve_command(
     origins = list(allow_origins) or [f"{address}:{port}", f"localhost:{port}"]
     command = [sys.executable, "-m", "panel", "serve", *apps, "--port", str(port), "--address", address]
     command += ["--index", str(apps_dir / "_index.html")] if (apps_dir / "_index.html").exists() else []
+    command += ["--setup", str(apps_dir / "_setup.py")] if (apps_dir / "_setup.py").exists() else []
     command += ["--prefix", prefix] if prefix else []
-    for route, folder in static_routes().items():
-        command += ["--static-dirs", f"{route}={folder}"]
+    # one --static-dirs with every route: panel keeps only the last of repeated flags
+    command += ["--static-dirs", *(f"{route}={folder}" for route, folder in static_routes().items())]
     for origin in origins:
         command += ["--allow-websocket-origin", origin]
     return command
 
 
 def static_routes() -> dict[str, Path]:
-    """Folders the server serves as static files: KeplerGL's self-contained bundle (no CDN)."""
+    """Folders the server serves as static files: KeplerGL's self-contained bundle (no CDN) and the
+    open-data releases (``/releases/<version>/...``, created empty when none was built yet)."""
     import keplergl
 
-    return {"kepler": Path(keplergl.__file__).parent / "static"}
+    from observatory.releases.build import releases_dir
+
+    releases = releases_dir()
+    releases.mkdir(parents=True, exist_ok=True)  # panel serve refuses a static folder that does not exist
+    return {"kepler": Path(keplergl.__file__).parent / "static", "releases": releases}
 
 
 def served_environment(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -211,6 +348,90 @@ def build_parser() -> argparse.ArgumentParser:
         "--postgis", default=None, metavar="DSN", help="export: also write the layers to PostGIS"
     )
     risk.set_defaults(func=_cmd_risk)
+
+    kpi = sub.add_parser("kpi", help="territory KPIs per commune and for the island (972)")
+    kpi.add_argument(
+        "--kpi", action="append", default=None, metavar="ID", help="KPI id (repeat; default: all)"
+    )
+    kpi.add_argument(
+        "--commune", action="append", default=None, metavar="INSEE", help="INSEE code or 972 (repeat)"
+    )
+    kpi.add_argument("--from", dest="start", default=None, metavar="YYYY-MM-DD", help="first local day")
+    kpi.add_argument(
+        "--to", dest="end", default=None, metavar="YYYY-MM-DD", help="day after the last (exclusive)"
+    )
+    kpi.add_argument(
+        "--grain",
+        choices=("day", "month", "year", "range"),
+        default="month",
+        help="range: the whole range as one period",
+    )
+    kpi.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    kpi.add_argument("--max-rows", type=int, default=60)
+    kpi.add_argument("--warehouse", default=None)
+    kpi.set_defaults(func=_cmd_kpi)
+
+    release = sub.add_parser(
+        "release",
+        help="publish an immutable open-data release (CSV, Parquet, GeoJSON, Frictionless, DCAT-AP)",
+    )
+    release.add_argument("--version", required=True, help="release version, e.g. 2026.1 (never rebuilt)")
+    release.add_argument("--out", default=None, help="releases folder (default: data dir/releases)")
+    release.add_argument("--issued", default=None, metavar="YYYY-MM-DD", help="release date (default: data)")
+    release.add_argument("--dataset", action="append", default=None, metavar="ID", help="only this (repeat)")
+    release.add_argument("--base-url", default=None, help="public address of the releases folder")
+    release.add_argument("--pseudonym-key", default=None, metavar="FILE", help="HMAC key file")
+    release.add_argument("--catalog", default=None, help="catalogue folder (default: catalog/)")
+    release.add_argument("--warehouse", default=None)
+    release.add_argument("--quiet", action="store_true")
+    release.set_defaults(func=_cmd_release)
+
+    simulate = sub.add_parser(
+        "simulate", help="simulate the sensor fleet: line-protocol files, ODK reports, MQTT, InfluxDB"
+    )
+    simulate.add_argument("--start", default=None, help="ISO 8601 UTC (default: --days before now)")
+    simulate.add_argument("--days", type=float, default=1.0, help="length of the window, days (default 1)")
+    simulate.add_argument("--seed", type=int, default=972, help="same seed and options, same bytes")
+    simulate.add_argument("--step", default="1m", help="1m (default), 5m or 15m between readings")
+    simulate.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="cyclone[:STORM_ID], dust, sargassum, water_leak, grid_outage or all (repeatable)",
+    )
+    simulate.add_argument(
+        "--faults", action=argparse.BooleanOptionalAction, default=True, help="inject sensor faults"
+    )
+    simulate.add_argument(
+        "--out", default=None, help="folder (default: data dir/simulated unless --mqtt/--influx)"
+    )
+    simulate.add_argument("--mqtt", default=None, metavar="URL", help="publish to mqtt://host:port (QoS 1)")
+    simulate.add_argument("--influx", default=None, metavar="URL", help="write to http://host:port/database")
+    simulate.add_argument("--overwrite", action="store_true", help="replace the field/ and truth/ of --out")
+    simulate.add_argument("--workers", type=int, default=1, help="processes rendering days (same bytes)")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    simulate.set_defaults(func=_cmd_simulate)
+
+    quality = sub.add_parser(
+        "quality",
+        help="gaps, stuck values, spikes and drift of the sensors; with --truth, precision and recall",
+        description="Data quality of the sensor network, read month by month from the warehouse. With "
+        "--truth, the precision and recall per fault type follow as a second table (csv: after a blank "
+        "line; json: a second document on its own line).",
+    )
+    quality.add_argument("--from", dest="start", default=None, metavar="YYYY-MM-DD", help="first local day")
+    quality.add_argument(
+        "--to", dest="end", default=None, metavar="YYYY-MM-DD", help="day after the last (exclusive)"
+    )
+    quality.add_argument(
+        "--truth", default=None, metavar="PATH", help="the simulator's truth/faults.csv, to score against"
+    )
+    quality.add_argument("--summary", action="store_true", help="one row per sensor: detections of each type")
+    quality.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    quality.add_argument("--max-rows", type=int, default=60)
+    quality.add_argument("--warehouse", default=None)
+    quality.add_argument("--quiet", action="store_true")
+    quality.set_defaults(func=_cmd_quality)
 
     serve = sub.add_parser("serve", help="serve the dashboards with Panel")
     serve.add_argument("--port", type=int, default=5006)
