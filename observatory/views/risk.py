@@ -49,6 +49,18 @@ INDEX_CYCLONE_PERIOD_YR = 100  # cyclone input of the index: 100-year wind, whol
 INDEX_WEIGHT_STEP = 0.05
 
 
+# How both ranking tables look: read-only, long column titles wrapped, one screen high.
+_RANKING_TABLE = {
+    "stylesheets": [".tabulator-col-title { white-space: normal !important; }"],
+    "show_index": False,
+    "disabled": True,
+    "selectable": False,
+    "layout": "fit_data_table",
+    "height": 520,
+    "sizing_mode": "stretch_width",
+}
+
+
 class RiskState(param.Parameterized):
     """What the risk dashboard shows; every field is kept in the page URL."""
 
@@ -398,13 +410,7 @@ def index_table(frame: pl.DataFrame, language: str) -> pn.widgets.Tabulator:
         formatters={c: number for c in shown},
         hidden_columns=["insee", "population", "density_per_km2", *names],
         widths={"rank": 60, "name": 150, **{c: 95 for c in shown}},
-        stylesheets=[".tabulator-col-title { white-space: normal !important; }"],
-        show_index=False,
-        disabled=True,
-        selectable=False,
-        layout="fit_data_table",
-        height=520,
-        sizing_mode="stretch_width",
+        **_RANKING_TABLE,
         css_classes=["index-ranking"],
     )
 
@@ -530,13 +536,7 @@ def ranking_table(frame: pl.DataFrame, state: RiskState, language: str) -> pn.wi
             "time_peak_local": 140,
             "seismic_zone": 105,
         },
-        stylesheets=[".tabulator-col-title { white-space: normal !important; }"],  # long titles wrap
-        show_index=False,
-        disabled=True,
-        selectable=False,
-        layout="fit_data_table",
-        height=520,
-        sizing_mode="stretch_width",
+        **_RANKING_TABLE,
         css_classes=["risk-ranking"],
     )
 
