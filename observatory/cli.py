@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from observatory.config import Settings
 from observatory.errors import ObservatoryError, ParameterError
 
 APPS_DIR = Path(__file__).resolve().parents[1] / "apps"
@@ -248,22 +251,97 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 
 
 def serve_command(
-    apps_dir: Path, port: int, address: str, allow_origins: Sequence[str] = (), prefix: str | None = None
+    apps_dir: Path,
+    port: int,
+    address: str,
+    allow_origins: Sequence[str] = (),
+    prefix: str | None = None,
+    config: Settings | None = None,
 ) -> list[str]:
-    """The ``panel serve`` command line for every app in ``apps_dir``, with resources served locally."""
-    apps = sorted(str(p) for p in apps_dir.glob("*.py") if not p.name.startswith("_"))
+    """The ``panel serve`` command line for the site's apps in ``apps_dir``, resources served locally.
+
+    With a users file or an OpenID Connect issuer the site signs users in and serves every app;
+    without, it serves the public apps only (an app needing a role is left out, never left open).
+    """
+    from observatory.site.auth import sign_in_enabled
+
+    config = config or _settings()
+    signing_in = sign_in_enabled(config)
+    apps = sorted(
+        p for p in apps_dir.glob("*.py") if not p.name.startswith("_") and (signing_in or _public(p))
+    )
     if not apps:
         raise ParameterError(f"no apps (*.py) in {apps_dir}", parameter="--apps")
     origins = list(allow_origins) or [f"{address}:{port}", f"localhost:{port}"]
-    command = [sys.executable, "-m", "panel", "serve", *apps, "--port", str(port), "--address", address]
-    command += ["--index", str(apps_dir / "_index.html")] if (apps_dir / "_index.html").exists() else []
+    command = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        *map(str, apps),
+        "--port",
+        str(port),
+        "--address",
+        address,
+    ]
+    command += ["--index", "home"] if (apps_dir / "home.py").exists() else []
     command += ["--setup", str(apps_dir / "_setup.py")] if (apps_dir / "_setup.py").exists() else []
-    command += ["--prefix", prefix] if prefix else []
+    # behind a reverse proxy: the path prefix it forwards, and the client's address/scheme from its headers
+    command += ["--prefix", prefix, "--use-xheaders"] if prefix else []
     # one --static-dirs with every route: panel keeps only the last of repeated flags
     command += ["--static-dirs", *(f"{route}={folder}" for route, folder in static_routes().items())]
     for origin in origins:
         command += ["--allow-websocket-origin", origin]
-    return command
+    return command + (sign_in_arguments(config) if signing_in else [])
+
+
+def _public(app_file: Path) -> bool:
+    from observatory.site.apps import SITE_APPS
+
+    return all(app.public for app in SITE_APPS if app.slug == app_file.stem)
+
+
+def _settings() -> Settings:
+    from observatory.config import settings
+
+    return settings()
+
+
+def sign_in_arguments(config: Settings) -> list[str]:
+    """``panel serve`` flags that sign users in: OpenID Connect (Keycloak) when an issuer is set,
+    else the users file; guests keep the public apps either way. Secrets go in the environment
+    (:func:`sign_in_secrets`), never on a command line that ``ps`` shows."""
+    from observatory.site import login
+    from observatory.site.auth import oidc_endpoints
+
+    if config.oidc_issuer is None:
+        return ["--auth-module", login.__file__]
+    extra = {
+        **oidc_endpoints(config.oidc_issuer),
+        "USER_KEY": "preferred_username",
+        "scope": "openid profile email",
+    }
+    return [
+        "--oauth-provider", "generic", "--oauth-optional", "--oauth-key", str(config.oidc_client_id),
+        "--oauth-extra-params", json.dumps(extra),
+    ]  # fmt: skip
+
+
+def sign_in_secrets(config: Settings) -> dict[str, str]:
+    """The served process's secrets: the cookie key, the OIDC client secret, and the key with which
+    Bokeh signs its session ids (so that no session opens on an app's websocket without the page
+    request that was authorised)."""
+    from observatory.site.auth import cookie_secret
+
+    secret = cookie_secret(config)
+    secrets = {
+        "PANEL_COOKIE_SECRET": secret,
+        "BOKEH_SECRET_KEY": hashlib.sha256(b"bokeh-sessions:" + secret.encode()).hexdigest(),
+        "BOKEH_SIGN_SESSIONS": "true",
+    }
+    if config.oidc_client_secret:
+        secrets["PANEL_OAUTH_SECRET"] = config.oidc_client_secret
+    return secrets
 
 
 def static_routes() -> dict[str, Path]:
@@ -278,8 +356,11 @@ def static_routes() -> dict[str, Path]:
     return {"kepler": Path(keplergl.__file__).parent / "static", "releases": releases}
 
 
-def served_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for the served apps: every Bokeh/Panel resource from the server itself, no CDN."""
+def served_environment(
+    base: dict[str, str] | None = None, secrets: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for the served apps: every Bokeh/Panel resource from the server itself, no CDN;
+    with the sign-in ``secrets`` when the site signs users in."""
     env = dict(os.environ if base is None else base)
     env["BOKEH_RESOURCES"] = "server"
     env.setdefault("BOKEH_MINIFIED", "true")
@@ -289,15 +370,43 @@ def served_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from observatory.config import settings
 
-    settings()  # fail early, with the setting named, before the server starts
+    config = settings()  # fail early, with the setting named, before the server starts
     command = serve_command(
-        Path(args.apps), args.port, args.address, args.allow_websocket_origin, args.prefix
+        Path(args.apps), args.port, args.address, args.allow_websocket_origin, args.prefix, config
     )
     if args.print_command:
         print(" ".join(command))
         return 0
     # Become the server (exec), so that whoever started `observatory serve` stops the server itself.
-    os.execve(command[0], command, served_environment())
+    os.execve(command[0], command, served_environment(secrets=secrets))
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from observatory.config import settings
+    from observatory.site.auth import load_users, remove_user, save_user
+
+    path = Path(args.file) if args.file else settings().users_path
+    if args.action == "list":
+        for user in (load_users(path) if path.exists() else {}).values():
+            print(f"{user.name}\t{','.join(user.roles) or '-'}")
+        return 0
+    if not args.name:
+        raise ParameterError(f"`users {args.action}` needs a user name", parameter="NAME")
+    if args.action == "remove":
+        remove_user(path, args.name)
+        print(f"{args.name} removed from {path}")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise ParameterError("the two passwords differ", parameter="password")
+    user = save_user(path, args.name, password, tuple(args.role))
+    print(f"{user.name} ({', '.join(user.roles) or 'no role'}) saved in {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,11 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     risk.add_argument("hazard", choices=("cyclone", "replay", "index", "export"))
     risk.add_argument("storm_id", nargs="?", metavar="STORM_ID", help="HURDAT2 id for replay, e.g. AL042007")
     risk.add_argument("--return-periods", default="10,25,50,100", help="years, comma-separated")
+    env.update(secrets or {})
     risk.add_argument("--since", type=int, default=None, help="first season (e.g. 1966: satellite era only)")
     risk.add_argument("--gust", action="store_true", help="3-s gusts instead of 1-min sustained winds")
     risk.add_argument(
         "--weights", default=None, help="index weights, e.g. cyclone=0.4,seismic=0.2,volcanic=0.2,coastal=0.2"
     )
+    from observatory.site.auth import sign_in_enabled
     risk.add_argument("--format", choices=("table", "csv", "json"), default="table")
     risk.add_argument(
         "--out", default=None, help="export: folder for GeoParquet and GeoJSON (default: data dir/risk)"
@@ -348,6 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--postgis", default=None, metavar="DSN", help="export: also write the layers to PostGIS"
     )
     risk.set_defaults(func=_cmd_risk)
+    if not sign_in_enabled(config):
+        print(
+            f"no users file ({config.users_path}): serving the public apps only; "
+            "`observatory users add NAME --role analyst` opens the others to signed-in users",
+            file=sys.stderr,
+        )
+    secrets = sign_in_secrets(config) if sign_in_enabled(config) else None
 
     kpi = sub.add_parser("kpi", help="territory KPIs per commune and for the island (972)")
     kpi.add_argument(
@@ -456,3 +574,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+    users = sub.add_parser("users", help="who may sign in to the site (scrypt-hashed passwords, roles)")
+    users.add_argument("action", choices=("add", "remove", "list"))
+    users.add_argument("name", nargs="?", metavar="NAME")
+    users.add_argument("--role", action="append", default=[], help="analyst or admin (repeat for several)")
+    users.add_argument(
+        "--file", default=None, help="users file (default: OBSERVATORY_USERS_FILE or <data dir>/users.yaml)"
+    )
+    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.set_defaults(func=_cmd_users)

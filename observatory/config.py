@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlparse
@@ -10,6 +11,8 @@ from urllib.parse import urlparse
 from observatory.errors import ConfigError
 
 ENV_PREFIX = "OBSERVATORY_"
+# ``table`` or ``schema.table`` of plain SQL identifiers (the PostGIS sensors layer setting).
+_TABLE_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def _default_data_dir() -> Path:
@@ -40,7 +43,13 @@ class Settings:
     influx_db: str = "observatory"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     crate_url: str = "http://127.0.0.1:4200"
+    postgis_sensors_table: str = "sensors"  # table (or schema.table) of sensor metadata, for refresh
     language: str = "fr"
+    users_file: Path | None = None  # site sign-in: YAML of scrypt-hashed passwords and roles
+    cookie_secret: str | None = None  # signs the sign-in cookies; kept in the data dir when unset
+    oidc_issuer: str | None = None  # sign-in through OpenID Connect (Keycloak realm URL) instead
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -71,6 +80,8 @@ class Settings:
                 parameter=ENV_PREFIX + "DATA_MIRROR",
                 hint="Point it at a folder holding the reference files (e.g. ../shared/data) or unset it.",
             )
+        if "users_file" in values:
+            values["users_file"] = Path(str(values["users_file"])).expanduser()
         settings = cls(data_dir=data_dir, data_mirror=mirror_path, **values)  # type: ignore[arg-type]
         settings.validate()
         return settings
@@ -81,6 +92,20 @@ class Settings:
         _check_url("influx_url", self.influx_url, ("http", "https"))
         _check_url("mqtt_url", self.mqtt_url, ("mqtt", "mqtts", "tcp"))
         _check_url("crate_url", self.crate_url, ("http", "https"))
+        if _TABLE_NAME.fullmatch(self.postgis_sensors_table) is None:
+            raise ConfigError(
+                f"{self.postgis_sensors_table!r} is not a table name",
+                parameter=ENV_PREFIX + "POSTGIS_SENSORS_TABLE",
+                hint="Give table or schema.table, letters, digits and '_' only (e.g. public.sensors).",
+            )
+        if self.oidc_issuer is not None:
+            _check_url("oidc_issuer", self.oidc_issuer, ("https", "http"))
+            if not self.oidc_client_id:
+                raise ConfigError(
+                    "OpenID Connect sign-in needs its client id",
+                    parameter=ENV_PREFIX + "OIDC_CLIENT_ID",
+                    hint="Set it to the client registered for the observatory in the realm.",
+                )
         from observatory.i18n import LANGUAGES
 
         if self.language not in LANGUAGES:
@@ -91,6 +116,11 @@ class Settings:
                 parameter=ENV_PREFIX + "LANGUAGE",
                 hint=did_you_mean(self.language, LANGUAGES),
             )
+
+    @property
+    def users_path(self) -> Path:
+        """The users file of the site's sign-in (``users.yaml`` in the data directory by default)."""
+        return self.users_file or self.data_dir / "users.yaml"
 
     @property
     def reference_dir(self) -> Path:

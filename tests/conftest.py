@@ -23,7 +23,7 @@ from tests.services import (
 )
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SERVICE_FIXTURES = frozenset({"postgres", "influxdb", "mosquitto"})
+SERVICE_FIXTURES = frozenset({"postgres", "influxdb", "mosquitto", "proxied_site"})
 BROWSER_FIXTURES = frozenset({"chromium"})
 
 Instance = TypeVar("Instance", PostgresInstance, InfluxInstance, MosquittoInstance)

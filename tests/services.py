@@ -490,3 +490,53 @@ class MosquittoInstance(_Service):
         except OSError:
             return False
         return connack == MQTT_CONNACK_ACCEPTED
+
+
+class NginxProxy(_Service):
+    """nginx as the site's reverse proxy: ``/<prefix>/`` forwarded (path kept, websockets upgraded,
+    X-Forwarded-* set) to an upstream on this machine, as the Traefik example in docs/ does it."""
+
+    name = "nginx"
+    host = "127.0.0.1"
+
+    def __init__(self, upstream_port: int, prefix: str) -> None:
+        super().__init__()
+        self.binary = find_binary("nginx", "nginx-light")
+        self.upstream_port, self.prefix = upstream_port, "/" + prefix.strip("/")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.prefix}"
+
+    def _command(self) -> list[str]:
+        assert self.folder is not None
+        folder = self.folder
+        (folder / "nginx.conf").write_text(
+            "# Throwaway reverse proxy of the test suite (tests/services.py).\n"
+            f"daemon off; pid {folder}/nginx.pid; error_log {folder}/error.log;\n"
+            + ("user root;\n" if os.geteuid() == 0 else "")
+            + "events { worker_connections 256; }\n"
+            "http {\n"
+            f"  access_log {folder}/access.log;\n"
+            f"  client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;\n"
+            f"  fastcgi_temp_path {folder}/fcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;\n"
+            "  map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
+            f"  server {{ listen {self.host}:{self.port};\n"
+            f"    location {self.prefix}/ {{\n"
+            f"      proxy_pass http://127.0.0.1:{self.upstream_port};\n"
+            "      proxy_http_version 1.1;\n"
+            "      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;\n"
+            "      proxy_set_header Host $http_host; proxy_set_header X-Forwarded-For $remote_addr;\n"
+            "      proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $http_host;\n"
+            "      proxy_read_timeout 300s;\n"
+            "    }\n  }\n}\n",
+            encoding="utf-8",
+        )
+        return [self.binary, "-c", str(folder / "nginx.conf"), "-p", str(folder)]
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1):
+                return True
+        except OSError:
+            return False

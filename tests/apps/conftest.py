@@ -3,11 +3,13 @@ and a Chromium page on which every request leaving 127.0.0.1 is recorded, aborte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,13 +52,23 @@ def site_dir(tmp_path_factory, data_settings) -> Path:
 @pytest.fixture(scope="session")
 def served(tmp_path_factory, site_dir) -> str:
     """Base URL of the observatory served by its own command, as a user would start it."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "OBSERVATORY_DATA_DIR": str(site_dir)}
-    command = [sys.executable, "-m", "observatory.cli", "serve", "--port", str(port)]
+    with serve(tmp_path_factory.mktemp("serve"), {"OBSERVATORY_DATA_DIR": str(site_dir)}) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serve(
+    folder: Path, env: dict[str, str], args: tuple[str, ...] = (), prefix: str = "", port: int | None = None
+) -> Iterator[str]:
+    """Run `observatory serve` with ``env`` added to this process's environment until the block
+    ends; yields its base URL (with ``prefix``). Its log is ``folder/serve.log``."""
+    port = port or _free_port()
+    log_path = folder / "serve.log"
+    command = [sys.executable, "-m", "observatory.cli", "serve", "--port", str(port), *args]
+    command += ["--prefix", prefix] if prefix else []
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}{prefix}"
     deadline = time.monotonic() + _START_TIMEOUT_S
     try:
         while True:
@@ -88,6 +100,14 @@ def _tail(path: Path, lines: int = 30) -> str:
 @pytest.fixture
 def page(served, chromium):
     """A Chromium page on which every request leaving 127.0.0.1 is recorded and aborted."""
+    with guarded_page(chromium) as opened:
+        yield opened
+
+
+@contextlib.contextmanager
+def guarded_page(chromium: str):
+    """A Chromium page (1280x900) that aborts every request leaving 127.0.0.1 and, at the end,
+    fails the test if there was one."""
     from playwright.sync_api import sync_playwright
 
     left: list[str] = []

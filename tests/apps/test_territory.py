@@ -73,13 +73,3 @@ def test_a_link_with_a_language_opens_in_that_language(page, served):
     page.wait_for_function(f"() => ({_TOOLTIPS_JS})().includes({t('density', 'de')!r})", timeout=15_000)
     selected = page.locator(".language-selector select").evaluate("s => s.options[s.selectedIndex].text")
     assert selected == "Deutsch"
-
-
-def test_the_site_index_lists_the_apps_with_no_resource_outside_the_server(served):
-    with requests.get(f"{served}/", timeout=30) as response:
-        response.raise_for_status()
-        html = response.text
-    parser = _Resources()
-    parser.feed(html)
-    assert {"./territory", "./risk"} <= set(parser.urls)
-    assert [url for url in parser.urls if urlparse(url).netloc] == []
