@@ -5,17 +5,24 @@ written once for both kinds of place:
 
 - ``places(insee, place, population, commune_population)``: each commune mapped to itself and to
   the island (place ``972``), with the population of the place (INSEE 2021, municipal);
-- ``h``: the hourly rollup kept at ingest (``readings_hourly``) joined with the sensors and
-  ``places``, restricted to the requested range: ``place, population, commune_population,
-  sensor_id, kind, measurement, field, hour`` (UTC), ``local_hour``, ``local_day`` and
-  ``period_start`` (America/Martinique calendar), ``n, total, minimum, maximum, mean``;
-- ``m``: the same over the raw readings (``time``, ``local_time``, ``value``), for the few
-  formulas the hourly rollup cannot answer (interruptions);
+- ``hourly``: the hourly rollup kept at ingest (``readings_hourly``) of the sensors that stand in a
+  commune, restricted to the requested range: ``insee, commune_population, sensor_id, kind,
+  measurement, field, hour`` (UTC), ``local_hour``, ``local_day`` and ``period_start``
+  (America/Martinique calendar), ``n, total, minimum, maximum, mean``;
+- ``h``: ``hourly`` joined with ``places`` (every row once for its commune, once for the island):
+  ``place, population`` and the columns above but ``insee``;
+- ``raw`` and ``m``: the same two over the raw readings (``time``, ``local_time``, ``value``), for
+  the few formulas the hourly rollup cannot answer (interruptions);
 - ``sensors_at(place, sensor_id, kind, measurement)`` and ``periods(period_start, period_end,
   hours)``: what is installed and how long each period lasts within the range;
 - ``citizen_reports``: reports with ``place``, ``population``, ``period_start``.
 
 Periods follow the local calendar (UTC−4, no daylight saving): a day is a Martinique day.
+
+The views are views, not tables: each formula's filter on measurement and field reaches the scan
+of the rollup (or of the raw readings, through the series dictionary), so that a KPI reads only its
+own series, and the island's copy of a row is made only for the rows a formula keeps. A formula
+that reads every series aggregates ``hourly`` per sensor first and joins ``places`` afterwards.
 """
 
 from __future__ import annotations
@@ -34,6 +41,15 @@ from observatory.warehouse.store import Warehouse
 ISLAND = "972"
 LOCAL_OFFSET = dt.timedelta(hours=-4)  # America/Martinique: UTC−4 all year (no DST since 1980)
 _OFFSET = "INTERVAL 4 HOUR"  # the same, for SQL: local time = UTC time - 4 h
+# The columns ``h`` and ``m`` take from ``hourly`` and ``raw`` (all of them but ``insee``).
+_HOURLY_COLUMNS = (
+    "r.commune_population, r.sensor_id, r.kind, r.measurement, r.field, r.hour, r.local_hour, "
+    "r.local_day, r.period_start, r.n, r.total, r.minimum, r.maximum, r.mean"
+)
+_RAW_COLUMNS = (
+    "r.commune_population, r.sensor_id, r.kind, r.measurement, r.field, r.time, r.local_time, "
+    "r.period_start, r.value"
+)
 RESULT_SCHEMA = {
     "kpi_id": pl.String,
     "place": pl.String,
@@ -95,6 +111,7 @@ class KpiEngine:
         self.warehouse = warehouse
         self.specs = specs if specs is not None else load_specs()
         self._prepared: tuple | None = None
+        self._span: tuple[dt.datetime | None, dt.datetime | None] = (None, None)  # of the request's data, UTC
         self.provenance: dict[str, Provenance] = {}
 
     # -- parameters --------------------------------------------------------------------------
@@ -102,23 +119,31 @@ class KpiEngine:
     def _kpi_ids(self, kpi_ids: Iterable[str] | None) -> list[str]:
         if kpi_ids is None:
             return list(self.specs)
-        chosen = list(kpi_ids)
+        chosen = [kpi_ids] if isinstance(kpi_ids, str) else list(kpi_ids)
         for kpi in chosen:
-            if kpi not in self.specs:
+            if not isinstance(kpi, str) or kpi not in self.specs:
                 raise ParameterError(
-                    f"unknown KPI {kpi!r}", parameter="--kpi", hint=did_you_mean(kpi, list(self.specs))
+                    f"unknown KPI {str(kpi)[:60]!r}",
+                    parameter="--kpi",
+                    hint=did_you_mean(kpi, list(self.specs)),
                 )
         return chosen
 
     def _places(self, places: Sequence[str] | str | None) -> list[str] | None:
         if places is None:
             return None
-        chosen = [places] if isinstance(places, str) else list(places)
+        chosen = (
+            [places]
+            if isinstance(places, str)
+            else list(places)
+            if isinstance(places, Iterable)
+            else [places]
+        )
         known = [ISLAND, *self.warehouse.sql("SELECT insee FROM communes ORDER BY insee")["insee"].to_list()]
         for place in chosen:
-            if place not in known:
+            if not isinstance(place, str) or place not in known:
                 raise ParameterError(
-                    f"{place!r} is neither an INSEE code of Martinique (97201-97234) nor {ISLAND} (the island)",
+                    f"{str(place)[:60]!r} is neither an INSEE code of Martinique (97201-97234) nor {ISLAND} (the island)",
                     parameter="--commune",
                     hint=did_you_mean(place, known),
                 )
@@ -129,7 +154,7 @@ class KpiEngine:
     def _prepare(
         self, start: dt.datetime, end: dt.datetime, grain: str, previous: dt.datetime | None = None
     ) -> None:
-        """(Re)build the request's temporary tables; kept while range and grain stay the same.
+        """(Re)build the request's temporary views and tables; kept while range and grain stay the same.
 
         With ``previous`` (grain ``range`` only) the tables also cover [previous, start), as a
         second period, so that a view compares the range with the one before it.
@@ -164,25 +189,31 @@ class KpiEngine:
                 UNION ALL
                 SELECT insee, '{ISLAND}' AS place, {int(population[1])} AS population,
                        population AS commune_population FROM communes""",
-            f"""CREATE OR REPLACE TEMP TABLE h AS
-                SELECT p.place, p.population, p.commune_population, r.sensor_id, s.kind, r.measurement,
+            f"""CREATE OR REPLACE TEMP VIEW hourly AS
+                SELECT c.insee, c.population AS commune_population, r.sensor_id, s.kind, r.measurement,
                        r.field, r.hour, r.hour - {_OFFSET} AS local_hour, (r.hour - {_OFFSET})::DATE AS local_day,
                        {period("r.hour")} AS period_start,
                        r.n, r.total, r.minimum, r.maximum, r.total / nullif(r.n, 0) AS mean
-                FROM readings_hourly r JOIN sensors s USING (sensor_id) JOIN places p ON p.insee = s.insee
+                FROM readings_hourly r JOIN sensors s USING (sensor_id) JOIN communes c ON c.insee = s.insee
                 WHERE r.hour >= TIMESTAMP '{lo}' AND r.hour < TIMESTAMP '{hi}'""",
-            f"""CREATE OR REPLACE TEMP VIEW m AS
-                SELECT p.place, p.population, p.commune_population, r.sensor_id, s.kind, r.measurement,
+            f"""CREATE OR REPLACE TEMP VIEW h AS
+                SELECT p.place, p.population, {_HOURLY_COLUMNS}
+                FROM hourly r JOIN places p USING (insee)""",
+            f"""CREATE OR REPLACE TEMP VIEW raw AS
+                SELECT c.insee, c.population AS commune_population, r.sensor_id, s.kind, r.measurement,
                        r.field, r.time, r.time - {_OFFSET} AS local_time, {period("r.time")} AS period_start, r.value
-                FROM readings r JOIN sensors s USING (sensor_id) JOIN places p ON p.insee = s.insee
+                FROM readings r JOIN sensors s USING (sensor_id) JOIN communes c ON c.insee = s.insee
                 WHERE r.time >= TIMESTAMP '{lo}' AND r.time < TIMESTAMP '{hi}'""",
+            f"""CREATE OR REPLACE TEMP VIEW m AS
+                SELECT p.place, p.population, {_RAW_COLUMNS}
+                FROM raw r JOIN places p USING (insee)""",
             """CREATE OR REPLACE TEMP TABLE sensors_at AS
                 SELECT DISTINCT p.place, s.sensor_id, s.kind, s.installed, sr.measurement
                 FROM sensors s JOIN places p ON p.insee = s.insee LEFT JOIN series sr USING (sensor_id)""",
             f"""CREATE OR REPLACE TEMP TABLE periods AS
                 WITH span AS (
                     SELECT greatest(min(hour), TIMESTAMP '{lo}') AS lo,
-                           least(max(hour) + INTERVAL 1 HOUR, TIMESTAMP '{hi}') AS hi FROM h)
+                           least(max(hour) + INTERVAL 1 HOUR, TIMESTAMP '{hi}') AS hi FROM hourly)
                 SELECT {period("g")} AS period_start, min(g) AS period_first_hour,
                        max(g) + INTERVAL 1 HOUR AS period_end, count(*) AS hours
                 FROM span, generate_series(span.lo, span.hi - INTERVAL 1 HOUR, INTERVAL 1 HOUR) AS t(g)
@@ -195,6 +226,7 @@ class KpiEngine:
         ]
         for statement in statements:
             con.execute(statement)
+        self._span = con.execute("SELECT min(hour), max(hour) + INTERVAL 1 HOUR FROM hourly").fetchone()
         self._prepared = key
 
     # -- computing ---------------------------------------------------------------------------
@@ -229,7 +261,13 @@ class KpiEngine:
         lo, hi = local_day_bounds(start, end)
         if grain == "range" and (start is None or end is None):
             lo, hi = self._data_bounds(lo, hi)
-        self._prepare(lo, hi, grain, lo - (hi - lo) if previous else None)
+        try:
+            before = lo - (hi - lo) if previous else None
+        except OverflowError:  # the range before would start before year 1
+            raise ParameterError(
+                f"no range of {(hi - lo).days} days fits before {start}", parameter="--from"
+            ) from None
+        self._prepare(lo, hi, grain, before)
         frames = [self._one(self.specs[kpi], grain, wanted) for kpi in ids]
         frames = [f for f in frames if len(f)]
         if not frames:
@@ -277,9 +315,8 @@ class KpiEngine:
             pl.lit(spec.unit).alias("unit"),
             status_expression(spec).alias("status"),
         ).select(list(RESULT_SCHEMA))
-        span = self.warehouse.con.execute("SELECT min(hour), max(hour) + INTERVAL 1 HOUR FROM h").fetchone()
         self.provenance[spec.id] = Provenance(
-            spec.id, spec.datasets, query, *(_utc(v) for v in span), time.perf_counter() - began
+            spec.id, spec.datasets, query, *(_utc(v) for v in self._span), time.perf_counter() - began
         )
         return frame
 

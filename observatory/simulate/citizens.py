@@ -37,10 +37,12 @@ INGEST_OPTIONS: dict[str, object] = {
     "geopoint_field": "signalement-localisation",
     "text_fields": ("signalement-description",),
     "reporter_fields": ("contact-nom", "contact-telephone"),
+    "resolved_time_field": "suivi-date_resolution",
 }
 INGEST_COMMAND_OPTIONS = (
     "--option category_field=signalement-categorie --option geopoint_field=signalement-localisation "
-    "--option text_fields=signalement-description --option reporter_fields=contact-nom,contact-telephone"
+    "--option text_fields=signalement-description --option reporter_fields=contact-nom,contact-telephone "
+    "--option resolved_time_field=suivi-date_resolution"
 )
 HEADER = (
     "SubmissionDate",

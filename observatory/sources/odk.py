@@ -23,9 +23,11 @@ The layout is ODK Central's own, read in getodk/central-backend: ``lib/data/brie
 
 A submission becomes one REPORTS_SCHEMA row: ``report_id`` is KEY, ``time`` SubmissionDate,
 ``category`` the choice field the caller names, ``lon``/``lat`` the geopoint, ``insee`` the commune
-holding it (``communes_at``), ``status`` ReviewState, ``text`` the free-text field(s), ``reporter``
-SubmitterName and any phone/e-mail fields named. ``text`` and ``reporter`` are personal data
-(PERSONAL_COLUMNS): kept in the warehouse, never published. A row whose date or geopoint cannot be
+holding it (``communes_at``), ``status`` ReviewState, ``resolved_time`` the date-time field the
+caller names as the resolution time (ISO 8601 with ``Z`` or an offset, kept in UTC; empty while
+the report is open), ``text`` the free-text field(s), ``reporter`` SubmitterName and any
+phone/e-mail fields named. ``text`` and ``reporter`` are personal data
+(PERSONAL_COLUMNS): kept in the warehouse, never published. A row whose dates or geopoint cannot be
 read, or whose cells do not match the header, goes to ``rejects`` with its line; the rows beside it
 are kept. Cell text is kept verbatim, including spreadsheet formulas (``=HYPERLINK(…)``), NUL and
 very long text: whoever writes these strings to a spreadsheet must neutralise them.
@@ -41,7 +43,6 @@ import contextlib
 import csv
 import datetime as dt
 import gzip
-import io
 import logging
 import math
 import zipfile
@@ -49,13 +50,14 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, NamedTuple
+from typing import IO
 
 import polars as pl
 
 from observatory.config import Settings
 from observatory.errors import DataFormatError, ParameterError, did_you_mean
 from observatory.sources.base import REJECTS_SCHEMA, REPORTS_SCHEMA, Batch, empty, rejects_frame
+from observatory.sources.csv_records import CsvRecords, Record
 from observatory.territory.communes import communes_at
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ PERSONAL_COLUMNS = ("text", "reporter")  # REPORTS_SCHEMA columns the privacy ga
 MAX_FIELD_CHARS = 16 * 1024 * 1024  # longest cell read, characters; a longer one rejects its row
 MAX_MEMBER_BYTES = 2 * 1024**3  # largest CSV accepted inside a zip export (uncompressed), bytes
 ZIP_MAGIC, GZIP_MAGIC = b"PK\x03\x04", b"\x1f\x8b"
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # how Central's zip exports are packed
 
 ROOT_COLUMNS = ("SubmissionDate", "KEY")  # every root table has these (briefcase.js)
 REPEAT_COLUMNS = ("PARENT_KEY", "KEY")  # every repeat table ends with these
@@ -90,12 +93,6 @@ class OdkExport:
         return Batch(reports=self.reports, rejects=self.rejects)
 
 
-class _Record(NamedTuple):
-    line: int  # first physical line of the record, 1-based
-    cells: list[str] | None  # None when the CSV syntax itself is broken
-    error: str | None
-
-
 # --- communes -----------------------------------------------------------------------------------
 
 
@@ -113,39 +110,17 @@ def _field_limit(chars: int) -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _records(stream: IO[bytes]) -> Iterator[_Record]:
+def _records(stream: IO[bytes]) -> CsvRecords:
     """CSV records of a byte stream (UTF-8, BOM or not, LF or CRLF), each with its first line.
 
-    Invalid UTF-8 is carried as surrogates and reported on its record, so one bad byte does not
-    cost the whole file.
+    Invalid UTF-8 and broken quoting are reported on their record, and a refused record gives
+    back the lines it swallowed (observatory.sources.csv_records): one bad byte or quote does not
+    cost the rows after it.
     """
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text, strict=True)
-    last_line = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield _Record(last_line + 1, None, f"CSV syntax: {exc}")
-        else:
-            if any(_has_surrogates(cell) for cell in cells):
-                yield _Record(last_line + 1, None, "not valid UTF-8")
-            else:
-                yield _Record(last_line + 1, cells, None)
-        last_line = reader.line_num
+    return CsvRecords(stream)
 
 
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _header(records: Iterator[_Record], source: str, required: Sequence[str]) -> list[str]:
+def _header(records: Iterator[Record], source: str, required: Sequence[str]) -> list[str]:
     first = next(records, None)
     if first is None or first.cells == []:
         raise DataFormatError(
@@ -170,18 +145,12 @@ def _header(records: Iterator[_Record], source: str, required: Sequence[str]) ->
     return header
 
 
-def _row_cells(record: _Record, width: int) -> tuple[list[str] | None, str | None]:
+def _row_cells(record: Record, width: int) -> tuple[list[str] | None, str | None]:
     if record.cells is None:
         return None, record.error
     if len(record.cells) != width:
         return None, f"{len(record.cells)} cells where the header has {width}"
     return record.cells, None
-
-
-def _reject_text(record: _Record) -> str:
-    if record.cells is None:
-        return ""
-    return ",".join(record.cells).encode("utf-8", "replace").decode("utf-8")
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -242,6 +211,7 @@ class _Columns:
     instance_id: int | None
     time: int
     category: int
+    resolved: int | None  # the resolution date-time, when the caller names one
     review_state: int | None
     text: tuple[int, ...]
     reporter: tuple[int, ...]
@@ -290,6 +260,7 @@ def _columns(
     reporter_fields: Sequence[str],
     geopoint_field: str | None,
     time_field: str,
+    resolved_time_field: str | None,
 ) -> _Columns:
     geopoint, latitude, longitude = _find_geopoint(header, geopoint_field)
     return _Columns(
@@ -297,6 +268,11 @@ def _columns(
         instance_id=header.index("meta-instanceID") if "meta-instanceID" in header else None,
         time=_column(header, time_field, "time_field"),
         category=_column(header, category_field, "category_field"),
+        resolved=(
+            _column(header, resolved_time_field, "resolved_time_field")
+            if resolved_time_field is not None
+            else None
+        ),
         review_state=header.index("ReviewState") if "ReviewState" in header else None,
         text=tuple(_column(header, name, "text_fields") for name in text_fields),
         reporter=tuple(_column(header, name, "reporter_fields") for name in reporter_fields),
@@ -324,12 +300,23 @@ def _joined(cells: list[str], positions: tuple[int, ...], separator: str) -> str
     return separator.join(parts) if parts else None
 
 
-def _report(cells: list[str], columns: _Columns) -> dict:
+def _resolved_time(cells: list[str], columns: _Columns, header: list[str]) -> int | None:
+    """The resolution time (ns since the epoch, UTC), None when the cell is empty or not asked for."""
+    if columns.resolved is None or not cells[columns.resolved].strip():
+        return None
+    try:
+        return _parse_time(cells[columns.resolved])
+    except ValueError as exc:
+        raise ValueError(f"{header[columns.resolved]}: {exc}") from None
+
+
+def _report(cells: list[str], columns: _Columns, header: list[str]) -> dict:
     """One report from a root row; ValueError names what cannot be read."""
     key = cells[columns.key].strip() or (cells[columns.instance_id].strip() if columns.instance_id else "")
     if not key:
         raise ValueError("the row has neither a KEY nor a meta-instanceID")
     lon, lat = _location(cells, columns)
+    resolved = _resolved_time(cells, columns, header)
     review = cells[columns.review_state].strip() if columns.review_state is not None else ""
     return {
         "report_id": key,
@@ -339,7 +326,7 @@ def _report(cells: list[str], columns: _Columns) -> dict:
         "lon": lon,
         "lat": lat,
         "status": review or UNREVIEWED,
-        "resolved_time": None,
+        "resolved_time": resolved,
         "text": _joined(cells, columns.text, "\n\n"),
         "reporter": _joined(cells, columns.reporter, "; "),
         "source_system": SOURCE_SYSTEM,
@@ -354,21 +341,28 @@ def _read_root(
 ) -> tuple[pl.DataFrame, list[tuple[int | None, str, str]], set[str]]:
     """Reports, reject rows and every KEY seen (rejected rows included) of the root table."""
     records = _records(stream)
-    header = _header(records, source, ROOT_COLUMNS)
-    columns = columns_for(header)
+    rows = iter(records)
+    header = _header(rows, source, ROOT_COLUMNS)
+    try:
+        columns = columns_for(header)
+    except ParameterError as exc:  # a column named by an option is missing: say in which file
+        raise ParameterError(
+            exc.message, path=source, line=1, parameter=exc.parameter, hint=exc.hint
+        ) from None
     reports: list[dict] = []
     rejects: list[tuple[int | None, str, str]] = []
     keys: set[str] = set()
-    for record in records:
+    for record in rows:
         cells, error = _row_cells(record, len(header))
         if cells is not None:
             keys.add(cells[columns.key].strip())
             try:
-                reports.append(_report(cells, columns))
+                reports.append(_report(cells, columns, header))
                 continue
             except ValueError as exc:
                 error = str(exc)
-        rejects.append((record.line, error or "unreadable row", _reject_text(record)))
+        records.refuse()
+        rejects.append((record.line, error or "unreadable row", record.text))
     frame = pl.DataFrame(reports, schema=REPORTS_SCHEMA) if reports else empty(REPORTS_SCHEMA)
     if frame.height:
         insee = communes_at(frame["lon"].to_list(), frame["lat"].to_list(), config)
@@ -384,17 +378,19 @@ def _read_repeat(
 ) -> tuple[pl.DataFrame | None, list[tuple[int | None, str, str]]]:
     """A repeat table as text columns plus ``line``; (None, [reject]) when it is no repeat table."""
     records = _records(stream)
+    found = iter(records)
     try:
-        header = _header(records, source, REPEAT_COLUMNS)
+        header = _header(found, source, REPEAT_COLUMNS)
     except DataFormatError as exc:
         return None, [(exc.line, exc.message, "")]
     rows: list[list[str]] = []
     lines: list[int] = []
     rejects: list[tuple[int | None, str, str]] = []
-    for record in records:
+    for record in found:
         cells, error = _row_cells(record, len(header))
         if cells is None:
-            rejects.append((record.line, error or "unreadable row", _reject_text(record)))
+            records.refuse()
+            rejects.append((record.line, error or "unreadable row", record.text))
             continue
         rows.append(cells)
         lines.append(record.line)
@@ -456,6 +452,13 @@ def _main_member(archive: zipfile.ZipFile, path: Path) -> tuple[zipfile.ZipInfo,
                 path=path,
                 hint="unpack it yourself and read the CSV files one by one",
             )
+        if info.flag_bits & 0x1 or info.compress_type not in ZIP_METHODS:
+            # zipfile raises RuntimeError or NotImplementedError on these: said here instead
+            raise DataFormatError(
+                f"{info.filename} is encrypted or packed in a way Central never uses",
+                path=path,
+                hint="download the export from ODK Central again (an encrypted form exports as text)",
+            )
     by_stem = {PurePosixPath(info.filename).stem: info for info in tables}
     roots = [
         stem for stem in by_stem if all(other == stem or other.startswith(stem + "-") for other in by_stem)
@@ -480,6 +483,7 @@ def read_export(
     reporter_fields: Sequence[str] = ("SubmitterName",),
     geopoint_field: str | None = None,
     time_field: str = "SubmissionDate",
+    resolved_time_field: str | None = None,
     config: Settings | None = None,
 ) -> OdkExport:
     """Read an ODK Central export: ``<form>.csv`` (gzip too) or ``<form>.zip`` with repeat groups.
@@ -488,14 +492,25 @@ def read_export(
     ``text_fields`` the free-text column(s), ``reporter_fields`` the columns naming the reporter
     (SubmitterName by default; add phone or e-mail fields). ``geopoint_field`` names the geopoint
     (the one-cell column, or the prefix of the ``-Latitude``/``-Longitude`` columns); when None the
-    only split geopoint of the export is used, if there is one. A column that is not in the export
-    raises ParameterError; a file that is no ODK export raises DataFormatError.
+    only split geopoint of the export is used, if there is one. ``resolved_time_field`` names the
+    date-time column saying when the report was resolved (``suivi-date_resolution``; empty cells
+    leave ``resolved_time`` null, a value that is no ISO 8601 date-time with a zone rejects its row);
+    without it ``resolved_time`` stays null. A column that is not in the export raises
+    ParameterError; a file that is no ODK export raises DataFormatError.
     """
     path = Path(path)
     source = str(path)
 
     def columns_for(header: list[str]) -> _Columns:
-        return _columns(header, category_field, text_fields, reporter_fields, geopoint_field, time_field)
+        return _columns(
+            header,
+            category_field,
+            text_fields,
+            reporter_fields,
+            geopoint_field,
+            time_field,
+            resolved_time_field,
+        )
 
     magic = _magic(path)
     try:
@@ -506,7 +521,7 @@ def read_export(
             with opener(path, "rb") as stream:
                 reports, rejects, _ = _read_root(stream, source, columns_for, config)
             return OdkExport(reports=reports, rejects=rejects_frame(source, rejects))
-    except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+    except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:  # BadGzipFile is an OSError
         raise DataFormatError(
             f"the compressed export is truncated or corrupt ({exc})",
             path=path,
@@ -514,18 +529,29 @@ def read_export(
         ) from None
 
 
+def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> IO[bytes]:
+    try:
+        return archive.open(info)
+    except (NotImplementedError, RuntimeError) as exc:  # zipfile's words for encrypted or patched members
+        raise DataFormatError(
+            f"{info.filename} cannot be unpacked ({exc})",
+            path=path,
+            hint="download the export from ODK Central again (an encrypted form exports as text)",
+        ) from None
+
+
 def _read_zip(path: Path, columns_for: ColumnsFor, config: Settings | None) -> OdkExport:
     with zipfile.ZipFile(path) as archive:
         root, others = _main_member(archive, path)
         root_source = f"{path}!{root.filename}"
-        with archive.open(root) as stream:
+        with _open_member(archive, root, path) as stream:
             reports, root_rejects, keys = _read_root(stream, root_source, columns_for, config)
         rejects = [rejects_frame(root_source, root_rejects)]
         prefix = PurePosixPath(root.filename).stem + "-"
         tables: dict[str, tuple[str, pl.DataFrame]] = {}
         for info in others:
             source = f"{path}!{info.filename}"
-            with archive.open(info) as stream:
+            with _open_member(archive, info, path) as stream:
                 frame, bad = _read_repeat(stream, source)
             rejects.append(rejects_frame(source, bad))
             if frame is not None:
@@ -543,6 +569,7 @@ def read_file(
     reporter_fields: Sequence[str] = ("SubmitterName",),
     geopoint_field: str | None = None,
     time_field: str = "SubmissionDate",
+    resolved_time_field: str | None = None,
 ) -> Iterator[Batch]:
     """The warehouse's entry point: an ODK export as one Batch (options as for `read_export`)."""
     yield read_export(
@@ -552,4 +579,5 @@ def read_file(
         reporter_fields=reporter_fields,
         geopoint_field=geopoint_field,
         time_field=time_field,
+        resolved_time_field=resolved_time_field,
     ).batch

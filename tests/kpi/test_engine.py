@@ -28,7 +28,9 @@ SENSORS = [  # sensor_id, domain, kind, insee, measurement
     ("air-97209-01", "air", "air_station", "97209", "air_quality"),
     ("noise-97209-01", "air", "noise_sensor", "97209", "noise"),
 ]
-OUTAGES_LOCAL = [(10 * 60, 30), (14 * 60, 10)]  # feeder-97213-01 on day 1: start minute, length
+# feeder-97213-01 on day 1: start minute, length. The third crosses 18:00; the last two are 3 minutes
+# of supply apart across 20:00, one interruption: 4 interruptions, 63 minutes without supply.
+OUTAGES_LOCAL = [(10 * 60, 30), (14 * 60, 10), (17 * 60 + 55, 10), (19 * 60 + 50, 8), (20 * 60 + 1, 5)]
 
 
 def _minutes():
@@ -125,12 +127,13 @@ def test_electricity_per_inhabitant_per_commune_and_for_the_island(engine, popul
 def test_interruptions_count_episodes_and_weigh_them_by_population(engine, population):
     frame = _range(engine, ["interruptions_per_customer", "interruption_duration"])
     share = population["97213"] / sum(population.values())
-    assert _value(frame, "interruptions_per_customer", "97213", FIRST_DAY) == 2
+    assert _value(frame, "interruptions_per_customer", "97213", FIRST_DAY) == 4
     assert _value(frame, "interruptions_per_customer", "97209", FIRST_DAY) == 0
-    assert _value(frame, "interruptions_per_customer", ISLAND, FIRST_DAY) == pytest.approx(2 * share)
+    assert _value(frame, "interruptions_per_customer", ISLAND, FIRST_DAY) == pytest.approx(4 * share)
     assert _value(frame, "interruptions_per_customer", "97213", FIRST_DAY + dt.timedelta(days=1)) == 0
-    assert _value(frame, "interruption_duration", "97213", FIRST_DAY) == pytest.approx(20.0)  # (30 + 10) / 2
-    assert _value(frame, "interruption_duration", ISLAND, FIRST_DAY) == pytest.approx(20.0)
+    minutes = (30 + 10 + 10 + 8 + 5) / 4
+    assert _value(frame, "interruption_duration", "97213", FIRST_DAY) == pytest.approx(minutes)
+    assert _value(frame, "interruption_duration", ISLAND, FIRST_DAY) == pytest.approx(minutes)
 
 
 def test_water_losses_and_renewable_share(engine):

@@ -1,19 +1,32 @@
-"""ODK Central exports to citizen reports: root CSV, zip with repeat groups, hostile and broken rows."""
+"""ODK Central exports to citizen reports: root CSV, zip with repeat groups, hostile and broken rows,
+resolution times down to the median-resolution KPI."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import logging
+import statistics
 import zipfile
 from pathlib import Path
 
 import polars as pl
 import pytest
+import shapely
 
 from observatory.errors import DataFormatError, ParameterError
+from observatory.kpi.engine import ISLAND, KpiEngine
+from observatory.simulate.calendar import Window
+from observatory.simulate.citizens import INGEST_OPTIONS, reports_csv
+from observatory.simulate.engine import Options
+from observatory.simulate.fleet import build_fleet
+from observatory.simulate.scenarios import Effects
 from observatory.sources.base import REJECTS_SCHEMA, REPORTS_SCHEMA
 from observatory.sources.odk import PERSONAL_COLUMNS, communes_at, parse_geopoint, read_export, read_file
+from observatory.territory.communes import communes
+from observatory.warehouse.ingest import ingest_paths
+from observatory.warehouse.store import Warehouse
 
 # Central's root header for a form with groups `signalement` and `contact` and the geopoint `localisation`
 # (briefcase.js: SubmissionDate, fields with group paths, then the metadata columns).
@@ -246,6 +259,65 @@ def test_missing_columns_and_wrong_parameters_say_what_to_do(tmp_path: Path) -> 
             read_export(blank, category_field="categorie")
 
 
+# --- resolution time ----------------------------------------------------------------------------
+
+RESOLVED_HEADER = "SubmissionDate,categorie,lieu,suivi-date_resolution,KEY,SubmitterName,ReviewState"
+
+
+def test_resolution_time_is_read_in_utc_and_a_bad_one_rejects_only_its_row(tmp_path: Path) -> None:
+    lines = [
+        RESOLVED_HEADER,
+        "2026-11-21T08:00:00.000Z,voirie,14.6012 -61.0676,2026-11-22T09:30:00.250Z,uuid:v1,,approved",
+        "2026-11-21T08:10:00.000Z,voirie,14.6012 -61.0676,2026-11-22T06:00:00-04:00,uuid:v2,,approved",
+        "2026-11-21T08:20:00.000Z,voirie,14.6012 -61.0676,,uuid:v3,,",
+        "2026-11-21T08:30:00.000Z,voirie,14.6012 -61.0676,demain matin,uuid:v4,,approved",
+        "2026-11-21T08:40:00.000Z,voirie,14.6012 -61.0676,2026-11-22T06:00:00,uuid:v5,,approved",
+        "2026-11-21T08:50:00.000Z,voirie,14.6012 -61.0676,2026-11-23T10:00:00+01:00,uuid:v6,,approved",
+    ]
+    path = write(tmp_path / "signalement_citoyen.csv", lines)
+    export = read_export(
+        path, category_field="categorie", geopoint_field="lieu", resolved_time_field="suivi-date_resolution"
+    )
+    reports = export.reports
+    assert reports["report_id"].to_list() == ["uuid:v1", "uuid:v2", "uuid:v3", "uuid:v6"]
+    assert reports["resolved_time"].to_list() == [
+        dt.datetime(2026, 11, 22, 9, 30, 0, 250000, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC),  # 06:00 in Martinique
+        None,  # still open
+        dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC),
+    ]
+    rejects = export.rejects
+    assert rejects["line"].to_list() == [5, 6]
+    assert set(rejects["source"]) == {str(path)}
+    reasons = rejects["reason"].to_list()
+    assert reasons[0].startswith("suivi-date_resolution: 'demain matin' is not an ISO 8601 date-time")
+    assert reasons[1].startswith("suivi-date_resolution:") and "no time zone" in reasons[1]
+    assert "uuid:v4" in rejects["text"][0]
+
+
+def test_without_the_option_reports_stay_unresolved(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "signalement_citoyen.csv",
+        [RESOLVED_HEADER, "2026-11-21T08:00:00.000Z,voirie,14.6012 -61.0676,pas une date,uuid:w1,,approved"],
+    )
+    export = read_export(path, category_field="categorie", geopoint_field="lieu")
+    assert export.rejects.height == 0
+    assert export.reports["resolved_time"].to_list() == [None]
+
+
+def test_a_wrong_resolution_column_is_named_with_the_closest_header_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "signalement_citoyen.csv", [RESOLVED_HEADER])
+    with pytest.raises(ParameterError, match="suivi-date-resolution") as caught:
+        read_export(
+            path,
+            category_field="categorie",
+            geopoint_field="lieu",
+            resolved_time_field="suivi-date-resolution",
+        )
+    assert caught.value.parameter == "resolved_time_field"
+    assert "Did you mean 'suivi-date_resolution'?" in str(caught.value)
+
+
 # --- the zip export with repeat groups ----------------------------------------------------------
 
 
@@ -350,3 +422,46 @@ def test_unreadable_zip_and_ambiguous_tables_are_format_errors(tmp_path: Path) -
     two = build_zip(tmp_path / "deux.zip", {"a.csv": HEADER + "\n", "b.csv": HEADER + "\n"})
     with pytest.raises(DataFormatError, match="root table"):
         read_export(two, **OPTIONS)
+
+
+# --- the simulated export, through the warehouse, to the KPI ------------------------------------
+
+
+def test_simulated_resolution_times_give_the_median_resolution_kpi(tmp_path: Path, data_settings) -> None:
+    """The median of the KPI equals the one computed from the CSV cells alone, per commune and island."""
+    days, first_day = 21, dt.date(2026, 6, 1)
+    options = Options.parse(start="2026-06-01T04:00:00Z", days=days)  # local midnight
+    fleet = build_fleet(data_settings)
+    window = Window(options.start_ns, options.end_ns)
+    export = tmp_path / "signalement_citoyen.csv"
+    export.write_bytes(
+        reports_csv(options.seed, fleet, window, Effects((), window, fleet, options.seed, data_settings))
+    )
+
+    polygons = communes(data_settings)
+    by_place: dict[str, list[float]] = {}
+    with open(export, newline="", encoding="utf-8") as handle:
+        for cells in csv.DictReader(handle):
+            if not cells["suivi-date_resolution"]:
+                continue
+            sent = dt.datetime.fromisoformat(cells["SubmissionDate"])
+            resolved = dt.datetime.fromisoformat(cells["suivi-date_resolution"])
+            lon, lat = parse_geopoint(cells["signalement-localisation"])
+            insee = polygons[polygons.geometry.contains(shapely.Point(lon, lat))]["insee"].item()
+            for place in (insee, ISLAND):
+                by_place.setdefault(place, []).append((resolved - sent).total_seconds() / 86_400)
+    assert len(by_place[ISLAND]) > 500 and len(by_place) > 20
+
+    with Warehouse.open(tmp_path / "warehouse.duckdb", config=data_settings) as warehouse:
+        warehouse.load_communes(data_settings)
+        (report,) = ingest_paths(warehouse, [export], **INGEST_OPTIONS)
+        assert report.rejected == 0
+        frame = KpiEngine(warehouse).compute(
+            kpi_ids=["report_resolution_days"],
+            start=first_day,
+            end=first_day + dt.timedelta(days=days),
+            grain="range",
+        )
+    values = dict(zip(frame["place"], frame["value"], strict=True))
+    assert values == pytest.approx({p: statistics.median(v) for p, v in by_place.items()}, rel=1e-9)
+    assert set(frame["period_start"]) == {first_day}
