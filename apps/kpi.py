@@ -60,12 +60,13 @@ def _controls(state: views.KpiState, data: views.KpiData, lang: str) -> pn.Row:
     )
 
     def show_dates(*_):
-        if state.start and state.end:
+        if state.start and state.end and (state.start, state.end) == views.range_of(state, data.span()):
             shown = (
                 dt.date.fromisoformat(state.start),
                 dt.date.fromisoformat(state.end) - dt.timedelta(days=1),
             )
-            if dates.value != shown:
+            # a link's dates beyond the picker's bounds are shown by the cards alone
+            if dates.value != shown and dates.start <= shown[0] and shown[1] <= dates.end:
                 dates.value = shown
 
     def picked(event):
@@ -218,13 +219,14 @@ def _drill_down(state: views.KpiState, data: views.KpiData, lang: str) -> pn.Col
 
 
 def _freshness(state: views.KpiState, data: views.KpiData, lang: str) -> pn.pane.HTML:
+    banner = views.stale_banner_html(data.freshness(), lang)  # a live source failed: older data shown
     span = data.span()
     if span.last_utc is None:
-        return pn.pane.HTML(f"<p class='freshness'>{t('kpi_no_data', lang)}</p>")
+        return pn.pane.HTML(f"{banner}<p class='freshness'>{t('kpi_no_data', lang)}</p>")
     local = span.last_utc + dt.timedelta(hours=-4)
     stale = " <b class='stale'>(" + t("kpi_stale", lang) + ")</b>" if data.stale else ""
     text = t("kpi_data_until", lang, time=f"{local:%Y-%m-%d %H:%M}")
-    return pn.pane.HTML(f"<p class='freshness'>{text}{stale}</p>")
+    return pn.pane.HTML(f"{banner}<p class='freshness'>{text}{stale}</p>")
 
 
 def build() -> pn.Column:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -114,7 +113,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     from observatory.warehouse.store import Warehouse
 
     with Warehouse.open(args.warehouse, read_only=True) as warehouse:
-        frame = warehouse.sql(args.query)
+        frame = warehouse.query(args.query)
     emit(frame, args.format, args.max_rows)
     return 0
 
@@ -250,6 +249,60 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from observatory.config import settings
+
+    if args.every is not None and args.every <= 0:
+        raise ParameterError(f"--every {args.every}", parameter="--every", hint="Give seconds > 0, e.g. 60.")
+    config = settings()
+    stop = threading.Event()
+    if args.every is not None:
+        # Ctrl-C or a service manager's SIGTERM ends the loop once the round under way is done.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
+    while True:
+        started = time.monotonic()
+        code = _refresh_round(args, config)
+        if args.every is None or stop.wait(max(0.0, args.every - (time.monotonic() - started))):
+            return code  # the last round's
+
+
+def _refresh_round(args: argparse.Namespace, config: Settings) -> int:
+    """One refresh of every source asked for: a line per source; 0 if all succeeded, else 3."""
+    import datetime as dt
+
+    from tqdm import tqdm
+
+    from observatory.errors import ServiceError
+    from observatory.warehouse.refresh import SOURCES, refresh
+    from observatory.warehouse.store import Warehouse
+
+    stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} " if args.every is not None else ""
+    with tqdm(unit="request", disable=args.quiet, leave=False) as bar:
+
+        def step(source: str, note: str) -> None:
+            bar.set_postfix_str(f"{source} {note}")
+            bar.update()
+
+        try:
+            # Opened for the round only: between rounds the dashboards and ingest have the file.
+            with Warehouse.open(args.warehouse, config=config) as warehouse:
+                statuses = refresh(warehouse, config, args.source or SOURCES, progress=step)
+        except ServiceError as exc:
+            if args.every is None:
+                raise
+            print(f"{stamp}warehouse not refreshed: {exc}", flush=True)  # held by an ingest: next round
+            return 3
+    for status in statuses:
+        outcome = "ok" if status.ok else f"failed: {status.error}"
+        print(f"{stamp}{status.source:9} {status.rows:>9} rows  {outcome}", flush=True)
+    return 0 if all(status.ok for status in statuses) else 3
+
+
 def serve_command(
     apps_dir: Path,
     port: int,
@@ -308,30 +361,25 @@ def _settings() -> Settings:
 
 
 def sign_in_arguments(config: Settings) -> list[str]:
-    """``panel serve`` flags that sign users in: OpenID Connect (Keycloak) when an issuer is set,
-    else the users file; guests keep the public apps either way. Secrets go in the environment
-    (:func:`sign_in_secrets`), never on a command line that ``ps`` shows."""
-    from observatory.site import login
-    from observatory.site.auth import oidc_endpoints
+    """``panel serve`` flags that sign users in: the auth module of OpenID Connect (Keycloak) when
+    an issuer is set, else the users file's; guests keep the public apps either way. Secrets and
+    the provider's settings go in the environment (:func:`sign_in_secrets`), never on a command
+    line that ``ps`` shows."""
+    from observatory.site import login, oidc
 
+    refused = ["--auth-template", str(login.refused_page(config))]  # 403, nothing from outside
     if config.oidc_issuer is None:
-        return ["--auth-module", login.__file__]
-    extra = {
-        **oidc_endpoints(config.oidc_issuer),
-        "USER_KEY": "preferred_username",
-        "scope": "openid profile email",
-    }
-    return [
-        "--oauth-provider", "generic", "--oauth-optional", "--oauth-key", str(config.oidc_client_id),
-        "--oauth-extra-params", json.dumps(extra),
-    ]  # fmt: skip
+        return ["--auth-module", login.__file__, *refused]
+    # The provider's tokens stay in their cookies: the page's session token carries the others.
+    return ["--auth-module", oidc.__file__, *refused, "--exclude-cookies", "access_token", "refresh_token"]
 
 
 def sign_in_secrets(config: Settings) -> dict[str, str]:
-    """The served process's secrets: the cookie key, the OIDC client secret, and the key with which
-    Bokeh signs its session ids (so that no session opens on an app's websocket without the page
-    request that was authorised)."""
-    from observatory.site.auth import cookie_secret
+    """The served process's secrets: the cookie key, the key with which Bokeh signs its session ids
+    (so that no session opens on an app's websocket without the page request that was authorised)
+    and, with OpenID Connect, the client and the provider's endpoints (read here, so that an
+    unreachable provider stops the command before the server starts)."""
+    from observatory.site.auth import cookie_secret, oidc_environment
 
     secret = cookie_secret(config)
     secrets = {
@@ -339,8 +387,8 @@ def sign_in_secrets(config: Settings) -> dict[str, str]:
         "BOKEH_SECRET_KEY": hashlib.sha256(b"bokeh-sessions:" + secret.encode()).hexdigest(),
         "BOKEH_SIGN_SESSIONS": "true",
     }
-    if config.oidc_client_secret:
-        secrets["PANEL_OAUTH_SECRET"] = config.oidc_client_secret
+    if config.oidc_issuer is not None:
+        secrets.update(oidc_environment(config))
     return secrets
 
 
@@ -364,11 +412,13 @@ def served_environment(
     env = dict(os.environ if base is None else base)
     env["BOKEH_RESOURCES"] = "server"
     env.setdefault("BOKEH_MINIFIED", "true")
+    env.update(secrets or {})
     return env
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from observatory.config import settings
+    from observatory.site.auth import sign_in_enabled
 
     config = settings()  # fail early, with the setting named, before the server starts
     command = serve_command(
@@ -377,6 +427,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.print_command:
         print(" ".join(command))
         return 0
+    if not sign_in_enabled(config):
+        print(
+            f"no users file ({config.users_path}): serving the public apps only; "
+            "`observatory users add NAME --role analyst` opens the others to signed-in users",
+            file=sys.stderr,
+        )
+    secrets = sign_in_secrets(config) if sign_in_enabled(config) else None
     # Become the server (exec), so that whoever started `observatory serve` stops the server itself.
     os.execve(command[0], command, served_environment(secrets=secrets))
 
@@ -431,7 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--quiet", action="store_true")
     ingest.set_defaults(func=_cmd_ingest)
 
-    sql = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    sql = sub.add_parser(
+        "sql", help="run a read-only SQL query on the warehouse (SELECT, EXPLAIN; no file, extension or SET)"
+    )
     sql.add_argument("query")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--max-rows", type=int, default=50)
@@ -444,13 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     risk.add_argument("hazard", choices=("cyclone", "replay", "index", "export"))
     risk.add_argument("storm_id", nargs="?", metavar="STORM_ID", help="HURDAT2 id for replay, e.g. AL042007")
     risk.add_argument("--return-periods", default="10,25,50,100", help="years, comma-separated")
-    env.update(secrets or {})
     risk.add_argument("--since", type=int, default=None, help="first season (e.g. 1966: satellite era only)")
     risk.add_argument("--gust", action="store_true", help="3-s gusts instead of 1-min sustained winds")
     risk.add_argument(
         "--weights", default=None, help="index weights, e.g. cyclone=0.4,seismic=0.2,volcanic=0.2,coastal=0.2"
     )
-    from observatory.site.auth import sign_in_enabled
     risk.add_argument("--format", choices=("table", "csv", "json"), default="table")
     risk.add_argument(
         "--out", default=None, help="export: folder for GeoParquet and GeoJSON (default: data dir/risk)"
@@ -459,13 +516,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--postgis", default=None, metavar="DSN", help="export: also write the layers to PostGIS"
     )
     risk.set_defaults(func=_cmd_risk)
-    if not sign_in_enabled(config):
-        print(
-            f"no users file ({config.users_path}): serving the public apps only; "
-            "`observatory users add NAME --role analyst` opens the others to signed-in users",
-            file=sys.stderr,
-        )
-    secrets = sign_in_secrets(config) if sign_in_enabled(config) else None
 
     kpi = sub.add_parser("kpi", help="territory KPIs per commune and for the island (972)")
     kpi.add_argument(
@@ -551,6 +601,20 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--quiet", action="store_true")
     quality.set_defaults(func=_cmd_quality)
 
+    refresh = sub.add_parser(
+        "refresh",
+        help="pull what is new from InfluxDB and the PostGIS sensors layer (exit 3 if a source failed)",
+    )
+    refresh.add_argument(
+        "--source", action="append", choices=("influxdb", "postgis"), help="only this source (repeat)"
+    )
+    refresh.add_argument(
+        "--every", type=float, default=None, metavar="SECONDS", help="repeat until SIGINT/SIGTERM"
+    )
+    refresh.add_argument("--warehouse", default=None)
+    refresh.add_argument("--quiet", action="store_true", help="no progress bar")
+    refresh.set_defaults(func=_cmd_refresh)
+
     serve = sub.add_parser("serve", help="serve the dashboards with Panel")
     serve.add_argument("--port", type=int, default=5006)
     serve.add_argument("--address", default="127.0.0.1")
@@ -559,6 +623,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST:PORT")
     serve.add_argument("--print-command", action="store_true", help="print the panel command and exit")
     serve.set_defaults(func=_cmd_serve)
+
+    users = sub.add_parser("users", help="who may sign in to the site (scrypt-hashed passwords, roles)")
+    users.add_argument("action", choices=("add", "remove", "list"))
+    users.add_argument("name", nargs="?", metavar="NAME")
+    users.add_argument("--role", action="append", default=[], help="analyst or admin (repeat for several)")
+    users.add_argument(
+        "--file", default=None, help="users file (default: OBSERVATORY_USERS_FILE or <data dir>/users.yaml)"
+    )
+    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.set_defaults(func=_cmd_users)
     return parser
 
 
@@ -574,13 +648,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-    users = sub.add_parser("users", help="who may sign in to the site (scrypt-hashed passwords, roles)")
-    users.add_argument("action", choices=("add", "remove", "list"))
-    users.add_argument("name", nargs="?", metavar="NAME")
-    users.add_argument("--role", action="append", default=[], help="analyst or admin (repeat for several)")
-    users.add_argument(
-        "--file", default=None, help="users file (default: OBSERVATORY_USERS_FILE or <data dir>/users.yaml)"
-    )
-    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    users.set_defaults(func=_cmd_users)

@@ -106,6 +106,12 @@ class Settings:
                     parameter=ENV_PREFIX + "OIDC_CLIENT_ID",
                     hint="Set it to the client registered for the observatory in the realm.",
                 )
+            if not self.oidc_client_secret:
+                raise ConfigError(
+                    "OpenID Connect sign-in needs the client's secret (a confidential client)",
+                    parameter=ENV_PREFIX + "OIDC_CLIENT_SECRET",
+                    hint="Copy it from the client's Credentials tab in Keycloak.",
+                )
         from observatory.i18n import LANGUAGES
 
         if self.language not in LANGUAGES:

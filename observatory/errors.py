@@ -75,11 +75,11 @@ class PrivacyError(UserError):
         super().__init__(message, **where)  # type: ignore[arg-type]
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+def did_you_mean(word: object, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """Return a ' Did you mean ...?' suffix for the closest choice, or a list of valid ones."""
     import difflib
 
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     if close:
         return f"Did you mean {close[0]!r}?"
     return f"Valid values: {', '.join(sorted(map(str, choices)))}."

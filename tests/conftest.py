@@ -22,6 +22,8 @@ from tests.services import (
     chromium_path,
 )
 
+pytest_plugins = ("tests.served",)  # the served site: site_dir, served, served_folder
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SERVICE_FIXTURES = frozenset({"postgres", "influxdb", "mosquitto", "proxied_site"})
 BROWSER_FIXTURES = frozenset({"chromium"})

@@ -160,6 +160,19 @@ class _Service:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
+    def pause(self) -> None:
+        """Stop the server process the way its init system would, keeping its folder, data and port."""
+        if self.folder is None:
+            raise ServiceUnavailable(f"{self.name} was never started; call start() first")
+        self._terminate()
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port, with the data it had."""
+        if self.folder is None:
+            raise ServiceUnavailable(f"{self.name} was never started; call start() first")
+        if not self.running:
+            self._launch()
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -445,10 +458,8 @@ class MosquittoInstance(_Service):
 
     def restart(self) -> None:
         """Stop the broker gracefully (it saves its queues) and start it again on the same port."""
-        if self.folder is None:
-            raise ServiceUnavailable("mosquitto was never started; call start() first")
-        self._terminate()
-        self._launch()
+        self.pause()
+        self.resume()
 
     def _account_name(self) -> str | None:
         # As root, mosquitto drops to the account named by `user` (default "mosquitto"),
@@ -539,4 +550,93 @@ class NginxProxy(_Service):
             with socket.create_connection((self.host, self.port), timeout=1):
                 return True
         except OSError:
+            return False
+
+
+OIDC_PROVIDER_DIR = Path(__file__).resolve().parent / "site" / "oidc"
+NPM_TIMEOUT_S = 300.0  # `npm ci` of the provider on a busy machine
+
+
+class OidcProvider(_Service):
+    """An OpenID Connect provider in Keycloak's place: panva's certified ``oidc-provider`` on Node.js
+    (``tests/site/oidc``), issuer ``http://127.0.0.1:PORT/realms/<realm>``, one confidential client
+    (its metadata: ``client_id``, ``client_secret``, ``redirect_uris``, ``post_logout_redirect_uris``)
+    and accounts with their password and claims (``{name: {"password": ..., "claims": {...}}}``).
+
+    Its packages are installed from ``package-lock.json`` (``npm ci``) the first time it starts."""
+
+    name = "oidc"
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        client: dict[str, object],
+        accounts: dict[str, dict[str, object]],
+        keep_off: tuple[int, ...] = (),
+        realm: str = "martinique",
+    ) -> None:
+        super().__init__()
+        node, self.npm = shutil.which("node"), shutil.which("npm")
+        if node is None or self.npm is None:
+            raise ServiceUnavailable(
+                "node or npm not found: the test OpenID Connect provider runs on Node.js >= 18 "
+                "(Debian: apt-get install nodejs npm)"
+            )
+        self.node = node
+        self.client, self.accounts, self.realm = client, accounts, realm
+        self.keep_off = keep_off  # ports of servers started after it (the site's)
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{self.host}:{self.port}/realms/{self.realm}"
+
+    def _choose_ports(self) -> None:
+        self.port = free_port()
+        while self.port in self.keep_off:
+            self.port = free_port()
+
+    def _prepare(self) -> None:
+        if (OIDC_PROVIDER_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
+            return
+        try:
+            done = subprocess.run(
+                [self.npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=OIDC_PROVIDER_DIR,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=NPM_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ServiceUnavailable(
+                f"npm ci in {OIDC_PROVIDER_DIR} took over {NPM_TIMEOUT_S:.0f} s"
+            ) from None
+        if done.returncode != 0:
+            raise ServiceUnavailable(f"npm ci in {OIDC_PROVIDER_DIR} failed:\n{done.stderr[-2000:]}")
+
+    def _command(self) -> list[str]:
+        assert self.folder is not None
+        config = self.folder / "provider.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "port": self.port,
+                    "realm": self.realm,
+                    "client": self.client,
+                    "accounts": self.accounts,
+                    "cookie_key": os.urandom(24).hex(),
+                }
+            ),
+            encoding="utf-8",
+        )
+        return [self.node, str(OIDC_PROVIDER_DIR / "provider.mjs"), str(config)]
+
+    def _ready(self) -> bool:
+        import requests
+
+        try:
+            with requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=2) as response:
+                return response.status_code == 200
+        except requests.ConnectionError:
             return False

@@ -42,6 +42,7 @@ def test_a_misspelt_variable_gets_a_suggestion():
         ("OBSERVATORY_POSTGRES_DSN", "mysql://x@127.0.0.1/db"),
         ("OBSERVATORY_MQTT_URL", "mqtt://"),
         ("OBSERVATORY_LANGUAGE", "it"),
+        ("OBSERVATORY_POSTGIS_SENSORS_TABLE", "sensors; DROP TABLE sensors"),
     ],
 )
 def test_an_unusable_value_names_the_variable(name, value):

@@ -281,3 +281,25 @@ def oidc_endpoints(issuer: str, timeout_s: float = 10.0) -> dict[str, str]:
             parameter="OBSERVATORY_OIDC_ISSUER",
         )
     return {ours: document[theirs] for ours, theirs in names.items() if theirs in document}
+
+
+# The scopes asked for: Keycloak adds the realm's default client scopes (``roles``) by itself.
+OIDC_SCOPES = ("openid", "profile", "email")
+OIDC_USER_CLAIM = "preferred_username"  # the user name Keycloak puts in the id_token (scope profile)
+
+
+def oidc_environment(config: Settings) -> dict[str, str]:
+    """What Panel's generic OAuth handler reads from the environment: the client, its secret and
+    ``PANEL_OAUTH_EXTRA_PARAMS`` (the provider's endpoints from its discovery document, the claim
+    naming the user, the scopes; a Python literal, as Panel parses it)."""
+    assert config.oidc_issuer and config.oidc_client_id and config.oidc_client_secret  # Settings.validate
+    extra: dict[str, object] = {
+        **oidc_endpoints(config.oidc_issuer),
+        "USER_KEY": OIDC_USER_CLAIM,
+        "scope": list(OIDC_SCOPES),  # a list: Panel joins it with spaces (a string would be spelt out)
+    }
+    return {
+        "PANEL_OAUTH_KEY": config.oidc_client_id,
+        "PANEL_OAUTH_SECRET": config.oidc_client_secret,
+        "PANEL_OAUTH_EXTRA_PARAMS": repr(extra),
+    }

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from panel.util import base64url_encode
 from tornado.web import RequestHandler
 
-from observatory.config import settings
+from observatory.config import Settings, settings
 from observatory.i18n import LANGUAGES, t
 from observatory.site.apps import SITE_APPS
 from observatory.site.auth import app_in_path, authenticate, load_users
@@ -67,11 +69,12 @@ def _language(handler: RequestHandler) -> str:
     return asked if asked in LANGUAGES else settings().language
 
 
-def _site_root(handler: RequestHandler) -> str:
+def site_root(handler: RequestHandler) -> str:
+    """The site's root path (``/`` or ``/<prefix>/``): every sign-in cookie is scoped to it."""
     return handler.application.prefix + "/" if getattr(handler.application, "prefix", "") else "/"
 
 
-_PAGE = """<!DOCTYPE html>
+_HEAD = """<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
@@ -86,7 +89,10 @@ _PAGE = """<!DOCTYPE html>
 </style></head>
 <body><main>
 <h1>{title}</h1>
-<p>{intro}</p>
+"""
+_PAGE = (
+    _HEAD
+    + """<p>{intro}</p>
 <form method="post" action="{action}" class="login-form">
  <input type="hidden" name="next" value="{next}">
  <label for="username">{user_label}</label>
@@ -98,6 +104,33 @@ _PAGE = """<!DOCTYPE html>
 </form>
 <p><a href="{home}">{back}</a></p>
 </main></body></html>"""
+)
+# Panel's page for a signed-in user without the app's role (403): its own loads web fonts from
+# outside. Jinja renders it as it is (no {{ }} left after format).
+_REFUSED = (
+    _HEAD
+    + """<p class="access-refused"><a href="./logout">{sign_out}</a> · <a href="./">{back}</a></p>
+</main></body></html>"""
+)
+
+
+def refused_page(config: Settings) -> Path:
+    """The 403 page for ``panel serve --auth-template``, in the site's language, written into the
+    data directory (rewritten when its text changed)."""
+    lang = config.language
+    text = _REFUSED.format(
+        lang=lang,
+        title=html.escape(t("sensors_refused", lang)),
+        sign_out=html.escape(t("home_sign_out", lang)),
+        back=html.escape(t("login_back", lang)),
+    )
+    path = config.data_dir / "site" / f"refused-{lang}.html"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)  # two servers starting at once never see half a page
+    return path
 
 
 class LoginHandler(RequestHandler):
@@ -108,7 +141,7 @@ class LoginHandler(RequestHandler):
 
     def _page(self, error: bool) -> None:
         lang = _language(self)
-        root = _site_root(self)
+        root = site_root(self)
         target = safe_next(self.get_argument("next", ""), root)
         self.set_header("Cache-Control", "no-store")
         self.write(
@@ -139,7 +172,7 @@ class LoginHandler(RequestHandler):
             self.set_status(401)
             self._page(error=True)
             return
-        path = _site_root(self)
+        path = site_root(self)
         token = base64url_encode(
             json.dumps({"user": user.name, "username": user.name, "roles": list(user.roles)})
         )
@@ -152,11 +185,18 @@ class LoginHandler(RequestHandler):
         self.redirect(safe_next(self.get_argument("next", ""), path))
 
 
+# The users file's two cookies, and those Panel's OAuth handler adds under OpenID Connect.
+SIGN_IN_COOKIES = ("user", "id_token", "access_token", "refresh_token", "oauth_expiry")
+
+
 class LogoutHandler(RequestHandler):
     """Forget the sign-in and go back to the site's home page."""
 
     def get(self) -> None:
-        path = _site_root(self)
-        for cookie in ("user", "id_token"):
-            self.clear_cookie(cookie, path=path)
-        self.redirect(path)
+        self.forget()
+        self.redirect(site_root(self))
+
+    def forget(self) -> None:
+        """Clear the sign-in cookies (set at the site's root)."""
+        for cookie in SIGN_IN_COOKIES:
+            self.clear_cookie(cookie, path=site_root(self))

@@ -7,6 +7,8 @@ key comes from `#default`, an empty cell takes its column's non-empty `#default`
 otherwise, and a block headed `error,reference` is the server reporting a failed query
 (`FluxQueryError`). Input is read line by line, so large exports stream: `iter_tables` yields each
 table as soon as it is complete. `to_readings` turns tables into the canonical long readings.
+`read_file`, the warehouse's entry point, quarantines a record row it cannot read (its line and
+why) and keeps the rows beside it; broken annotations or headers still refuse the whole file.
 
 Tested against a live server: nothing. No InfluxDB 2.x runs where this was written, so
 `query_flux` is tested against a local HTTP stand-in that checks the request (token header, org,
@@ -25,6 +27,7 @@ import functools
 import gzip
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +37,8 @@ from urllib.parse import urlsplit
 import polars as pl
 
 from observatory.errors import DataFormatError, ParameterError, ServiceError, did_you_mean
-from observatory.sources.base import READINGS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
+from observatory.sources.base import READINGS_SCHEMA, TEXT_READINGS_SCHEMA, Batch, rejects_frame
+from observatory.sources.csv_records import CsvRecords
 
 CHUNK_BYTES = 1 << 16  # read size for files and HTTP responses, bytes
 READINGS_BATCH_ROWS = 100_000  # rows buffered as Python objects before they become a DataFrame
@@ -308,10 +312,9 @@ def _chunks(data: ByteSource) -> Iterator[bytes]:
         yield bytes(chunk)
 
 
-def _text_lines(chunks: Iterable[bytes], source: str) -> Iterator[str]:
-    """Split byte chunks at LF and decode each line, so a bad byte is reported with its line."""
+def _byte_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split byte chunks into lines, each with its LF (the last one may have none)."""
     parts: list[bytes] = []
-    number = 0
     for chunk in chunks:
         if b"\n" not in chunk:
             parts.append(chunk)
@@ -319,11 +322,16 @@ def _text_lines(chunks: Iterable[bytes], source: str) -> Iterator[str]:
         pieces = (b"".join(parts) + chunk).split(b"\n")
         parts = [pieces.pop()]
         for raw in pieces:
-            number += 1
-            yield _decode_line(raw + b"\n", number, source)
+            yield raw + b"\n"
     tail = b"".join(parts)
     if tail:
-        yield _decode_line(tail, number + 1, source)
+        yield tail
+
+
+def _text_lines(chunks: Iterable[bytes], source: str) -> Iterator[str]:
+    """Split byte chunks at LF and decode each line, so a bad byte is reported with its line."""
+    for number, raw in enumerate(_byte_lines(chunks), start=1):
+        yield _decode_line(raw, number, source)
 
 
 def _decode_line(raw: bytes, number: int, source: str) -> str:
@@ -385,15 +393,27 @@ class _Block:
 
 
 class _Decoder:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, lenient: bool = False) -> None:
         self.source = source
+        self.lenient = lenient  # amid records, stray blank lines and unknown '#' rows are the row's fault
         self.block = _Block()
         self.table: FluxTable | None = None
+
+    def amid_records(self) -> bool:
+        """True once the block's header is read: what comes is records (of a data table)."""
+        return self.block.header_line is not None and not self.block.is_error
 
     def error(self, message: str, line: int | None, hint: str | None = None) -> DataFormatError:
         return DataFormatError(message, path=self.source, line=line, hint=hint)
 
     def feed(self, line: int, row: list[str]) -> Iterator[FluxTable]:
+        if self.lenient and self.amid_records() and not (row and row[0] in ANNOTATIONS):
+            if not row:
+                return  # a table ends where annotations start; a blank line before a record is stray
+            if row[0].startswith("#"):
+                raise self.error(f"{row[0][:40]!r} row amid the records of a table", line)
+            yield from self.record(line, row)
+            return
         if not row:
             yield from self.end_block()
         elif row[0].startswith("#"):
@@ -535,10 +555,10 @@ class _Decoder:
         values, last_cells = block.last_values, block.last_cells
         for i, cell in enumerate(row[1:]):
             if cell != last_cells[i]:
-                last_cells[i] = cell
                 values[i] = (
                     self.parse(block.columns[i], block.parsers[i], cell, line) if cell else block.defaults[i]
                 )
+                last_cells[i] = cell  # after the parse: a cell that failed is parsed again next time
         return values
 
     def new_table(self, block: _Block, values: list[Any], line: int) -> FluxTable:
@@ -553,16 +573,38 @@ class _Decoder:
         )
 
 
-def iter_tables(data: ByteSource, source: str = "<bytes>") -> Iterator[FluxTable]:
+def iter_tables(
+    data: ByteSource, source: str = "<bytes>", rejects: list[tuple[int | None, str, str]] | None = None
+) -> Iterator[FluxTable]:
     """Decode Flux annotated CSV lazily, yielding each table once it is complete.
 
     ``data`` is bytes, a binary file or an iterable of byte chunks (CRLF or LF line ends);
     ``source`` names it in error messages. Malformed input raises DataFormatError with the line;
     an error table raises FluxQueryError after the tables before it were yielded.
+
+    With a ``rejects`` list (a file being ingested), a record row that cannot be read is added to
+    it as ``(line, reason, text)`` and the rows beside it are kept, those an unclosed quote ran
+    into included (observatory.sources.csv_records); annotations and headers stay strict.
     """
-    decoder = _Decoder(source)
-    for line, row in _rows(_text_lines(_chunks(data), source), source):
-        yield from decoder.feed(line, row)
+    if rejects is None:
+        decoder = _Decoder(source)
+        for line, row in _rows(_text_lines(_chunks(data), source), source):
+            yield from decoder.feed(line, row)
+    else:
+        decoder = _Decoder(source, lenient=True)
+        records = CsvRecords(_byte_lines(_chunks(data)))
+        for record in records:
+            amid = decoder.amid_records()
+            try:
+                if record.cells is None:
+                    raise decoder.error(record.error or "unreadable row", record.line)
+                cells = [c.replace("\r\n", "\n") for c in record.cells]  # as _rows: LF inside cells
+                yield from decoder.feed(record.line, cells)
+            except DataFormatError as exc:
+                if not amid:  # annotations or a header: the file's structure is broken
+                    raise
+                records.refuse()
+                rejects.append((record.line, exc.message, record.text))
     yield from decoder.end_block()
 
 
@@ -739,11 +781,25 @@ def _http_error(url: str, exc: Any) -> ServiceError:
 
 
 def read_file(path: str | Path, sensor_tag: str = "sensor_id") -> Iterator[Batch]:
-    """The warehouse's entry point: a Flux CSV export (gzip or plain) as one canonical Batch."""
+    """The warehouse's entry point: a Flux CSV export (gzip or plain) as one canonical Batch;
+    record rows that cannot be read are in its ``rejects`` with their line, the others kept."""
     path = Path(path)
     with open(path, "rb") as raw:
         compressed = raw.read(2) == b"\x1f\x8b"
     opener = gzip.open if compressed else open
-    with opener(path, "rb") as handle:
-        decoded = to_readings(iter_tables(handle, source=str(path)), sensor_tag=sensor_tag)
-    yield Batch(readings=decoded.readings, text_readings=decoded.text_readings)
+    rejects: list[tuple[int | None, str, str]] = []
+    try:
+        with opener(path, "rb") as handle:
+            tables = iter_tables(handle, source=str(path), rejects=rejects)
+            decoded = to_readings(tables, sensor_tag=sensor_tag)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataFormatError(
+            f"the gzip stream is truncated or corrupt ({exc})",
+            path=path,
+            hint="export the query result again (`influx query --raw`)",
+        ) from None
+    yield Batch(
+        readings=decoded.readings,
+        text_readings=decoded.text_readings,
+        rejects=rejects_frame(str(path), rejects),
+    )

@@ -14,24 +14,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 import polars as pl
 
-from observatory.errors import ParameterError, ServiceError
+from observatory.errors import DataFormatError, ParameterError, ServiceError, did_you_mean
 from observatory.sources.base import (
     READINGS_SCHEMA,
+    REJECT_TEXT_MAX_CHARS,
     SERIES_SCHEMA,
     TEXT_READINGS_SCHEMA,
     Batch,
     empty,
     rejects_frame,
 )
+from observatory.sources.ngsi_ld import as_float, checked_time_ns, json_text, load_json
 
 DEFAULT_QOS = 1
 # Mosquitto sends at most 20 unacknowledged QoS 1 messages to a client (max_inflight_messages):
@@ -57,16 +61,28 @@ def decode_payloads(
     named by its topic and line, and the rest is kept."""
     if payload_format not in PAYLOAD_FORMATS:
         raise ParameterError(f"unknown payload format {payload_format!r}", parameter="payload_format")
+    if json_units not in JSON_TIMESTAMP_UNITS_NS:
+        raise ParameterError(
+            f"unknown JSON timestamp unit {json_units!r}",
+            parameter="json_units",
+            hint=did_you_mean(str(json_units), JSON_TIMESTAMP_UNITS_NS),
+        )
     parts, rejects = [], []
     for message in messages:
         source = f"mqtt:{message.topic}"
         kind = payload_format
         if kind == "auto":
             kind = "json" if message.payload.lstrip()[:1] in (b"{", b"[") else "influx"
-        if kind == "json":
-            batch, bad = _decode_json(message.payload, source, json_units)
-        else:
-            batch, bad = _decode_line_protocol(message.payload, source, precision)
+        try:
+            if kind == "json":
+                batch, bad = _decode_json(message.payload, source, json_units)
+            else:
+                batch, bad = _decode_line_protocol(message.payload, source, precision)
+        except DataFormatError as exc:
+            # A payload no line of which can be read (a damaged gzip stream): rejected, since a
+            # batch that raises is retried forever and would hold back every message after it.
+            text = message.payload[:REJECT_TEXT_MAX_CHARS].decode("utf-8", "backslashreplace")
+            batch, bad = Batch(), [rejects_frame(source, [(exc.line or 1, exc.message, text)])]
         parts.append(batch)
         rejects += bad
     return Batch(
@@ -97,8 +113,8 @@ def _decode_line_protocol(payload: bytes, source: str, precision: str) -> tuple[
 def _decode_json(payload: bytes, source: str, units: str) -> tuple[Batch, list[pl.DataFrame]]:
     unit_ns = JSON_TIMESTAMP_UNITS_NS[units]
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = load_json(payload)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         return Batch(), [
             rejects_frame(source, [(1, f"invalid JSON: {exc}", payload.decode(errors="replace"))])
         ]
@@ -106,21 +122,22 @@ def _decode_json(payload: bytes, source: str, units: str) -> tuple[Batch, list[p
     numeric, text, series, bad = [], [], [], []
     for index, metric in enumerate(metrics if isinstance(metrics, list) else [metrics], start=1):
         try:
-            name, tags, fields = metric["name"], metric.get("tags", {}), metric["fields"]
-            time_ns = int(metric["timestamp"]) * unit_ns
-            if not isinstance(fields, dict) or not isinstance(tags, dict) or not fields:
-                raise TypeError("fields and tags must be objects, fields not empty")
-        except (KeyError, TypeError, ValueError) as exc:
-            bad.append((index, f"not a Telegraf JSON metric: {exc}", json.dumps(metric)[:4096]))
+            name, tags, fields, time_ns = _metric(metric, unit_ns)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            bad.append((index, f"not a Telegraf JSON metric: {exc}", json_text(metric)))
             continue
         sensor = str(tags.get("sensor_id") or ",".join([name, *(f"{k}={tags[k]}" for k in sorted(tags))]))
         series.append((sensor, name, json.dumps(tags, sort_keys=True)))
         for field, value in fields.items():
             row = (time_ns, sensor, name, field)
-            if isinstance(value, bool | int | float):
-                numeric.append((*row, float(value)))
+            if isinstance(value, str):
+                text.append((*row, value))
+            elif not isinstance(value, bool | int | float):
+                text.append((*row, json_text(value)))
+            elif math.isfinite(as_float(value)):
+                numeric.append((*row, as_float(value)))
             else:
-                text.append((*row, str(value)))
+                bad.append((index, f"field {field!r}: {value!r} is not a finite number", json_text(metric)))
     return (
         Batch(
             readings=_frame(numeric, READINGS_SCHEMA),
@@ -129,6 +146,22 @@ def _decode_json(payload: bytes, source: str, units: str) -> tuple[Batch, list[p
         ),
         [rejects_frame(source, bad)] if bad else [],
     )
+
+
+def _metric(metric: Any, unit_ns: int) -> tuple[str, dict, dict, int]:
+    """name, tags, fields and time (ns) of a Telegraf JSON metric; KeyError, TypeError or
+    ValueError say what is wrong with it."""
+    if not isinstance(metric, dict):
+        raise TypeError(f"a metric is a JSON object, not {type(metric).__name__}")
+    name, tags, fields = metric["name"], metric.get("tags", {}), metric["fields"]
+    if not isinstance(name, str) or not name:
+        raise TypeError("name must be a non-empty string")
+    if not isinstance(fields, dict) or not isinstance(tags, dict) or not fields:
+        raise TypeError("fields and tags must be objects, fields not empty")
+    stamp = metric["timestamp"]
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float | str):
+        raise TypeError(f"timestamp {json_text(stamp)[:40]} is not a number")
+    return name, tags, fields, checked_time_ns(int(stamp) * unit_ns, stamp)
 
 
 def _frame(rows: list[tuple], schema: dict) -> pl.DataFrame:

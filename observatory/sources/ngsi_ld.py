@@ -78,6 +78,10 @@ PAGE_SIZE = 100  # entities per request; Stellio's default ceiling (Orion-LD all
 FETCH_TIMEOUT_S = 30.0  # HTTP timeout per page, seconds
 MAX_LINE_BYTES = 16 * 1024 * 1024  # longest JSON line read, bytes
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_JSON_DEPTH = 100  # nesting levels accepted; entities nest a few, Python's recursion stops near 1000
+TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+# Stored times are int64 ns since the epoch; DuckDB keeps +-(2**63 - 1) for +-infinity.
+TIME_NS_MIN, TIME_NS_MAX = -(2**63) + 2, 2**63 - 2
 
 REPORT_TYPES = ("Issue", "Alert", "ServiceRequest")
 # Where each report column is looked for, first match wins (Smart Data Models attribute names).
@@ -153,7 +157,15 @@ def parse_time_ns(text: Any) -> int:
         raise ValueError(f"{text[:60]!r}: {exc}") from None
     delta = moment - _EPOCH
     seconds = delta.days * 86_400 + delta.seconds
-    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+    return checked_time_ns(seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0")), text)
+
+
+def checked_time_ns(value: int, text: Any) -> int:
+    """``value`` (ns since the epoch) when a nanosecond timestamp holds it (1677-09-21 to
+    2262-04-11, int64 as the warehouse and Polars store it); ValueError naming ``text`` else."""
+    if not TIME_NS_MIN <= value <= TIME_NS_MAX:
+        raise ValueError(f"{str(text)[:60]!r} is outside 1677-09-21 .. 2262-04-11, the range of stored times")
+    return value
 
 
 def time_parameter(value: dt.datetime | str | None, name: str) -> int | None:
@@ -168,9 +180,9 @@ def time_parameter(value: dt.datetime | str | None, name: str) -> int | None:
                 hint="pass e.g. datetime(..., tzinfo=UTC)",
             )
         delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
     try:
-        return parse_time_ns(value)
+        return checked_time_ns(ns, value) if isinstance(value, dt.datetime) else parse_time_ns(value)
     except ValueError as exc:
         raise ParameterError(str(exc), parameter=name) from None
 
@@ -249,9 +261,33 @@ def _decode_line(line: int, raw: bytes) -> JsonLine:
             line, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", raw.decode("utf-8", "replace")
         )
     try:
-        return JsonLine(line, json.loads(text.lstrip("\ufeff")), None, text)
+        return JsonLine(line, load_json(text.lstrip("\ufeff")), None, text)
     except json.JSONDecodeError as exc:
         return JsonLine(line, None, f"not JSON: {exc.msg} at column {exc.colno}", text)
+    except ValueError as exc:
+        return JsonLine(line, None, str(exc), text)
+
+
+def load_json(text: str | bytes) -> Any:
+    """``json.loads``, refusing (ValueError) values nested deeper than MAX_JSON_DEPTH: readers walk
+    and re-encode values recursively, which a hostile nesting would make fail anywhere later."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(TOO_DEEP)
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return value
 
 
 def geojson_point(value: Any) -> tuple[float, float] | None:
@@ -264,13 +300,22 @@ def geojson_point(value: Any) -> tuple[float, float] | None:
     return lonlat(coordinates[0], coordinates[1])
 
 
+def as_float(value: int | float) -> float:
+    """A JSON number as a float; an integer beyond float64 becomes +-inf, which the callers refuse
+    as not finite (``float`` itself raises OverflowError on it)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def lonlat(lon: Any, lat: Any) -> tuple[float, float] | None:
     """(lon, lat) as floats when both are finite numbers within ±180/±90, else None."""
     if isinstance(lon, bool) or isinstance(lat, bool):
         return None
     if not (isinstance(lon, int | float) and isinstance(lat, int | float)):
         return None
-    lon, lat = float(lon), float(lat)
+    lon, lat = as_float(lon), as_float(lat)
     if math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90:
         return lon, lat
     return None
@@ -384,7 +429,7 @@ def _plain_value(name: str, value: Any, observed: Any, modified: Any, unit: str 
     if isinstance(value, bool):
         return Instance(name, "number", 1.0 if value else 0.0, observed, modified, unit)
     if isinstance(value, int | float):
-        return Instance(name, "number", float(value), observed, modified, unit)
+        return Instance(name, "number", as_float(value), observed, modified, unit)
     if isinstance(value, str):
         return Instance(name, "text", value, observed, modified, unit)
     if isinstance(value, dict) and "@value" in value:
@@ -646,43 +691,62 @@ def read_file(
 
     gzip is detected by its magic bytes. In an array, ``line`` in rejects is the entity's position
     (1-based); in JSON lines it is the line. A JSON document that does not parse raises
-    DataFormatError with its line.
+    DataFormatError with its line, unless some of its lines are whole entities: then it is JSON
+    lines whose first line is broken, each line kept or rejected alone.
     """
     path = Path(path)
     default_ns = time_parameter(default_time, "default_time")
     collector = _Collector(str(path), default_ns, frozenset(report_types))
-    if _is_json_lines(path):
+    entities = None if _is_json_lines(path) else _document_entities(path)
+    if entities is None:
         for item in iter_json_lines(path):
             if item.error is not None:
                 collector.reject(item.line, item.error, item.text)
             else:
                 collector.entity(item.line, item.value)
     else:
-        document = _whole_document(path)
-        entities = document if isinstance(document, list) else [document]
         for record, entity in enumerate(entities, start=1):
             collector.entity(record, entity)
     yield collector.batch(config)
 
 
-def _is_json_lines(path: Path) -> bool:
-    """True when the file holds one JSON object per line rather than one (pretty-printed) document.
+def _document_entities(path: Path) -> list | None:
+    """The entities of a one-document file; None when it is JSON lines after all."""
+    try:
+        document = _whole_document(path)
+    except DataFormatError:
+        if any(isinstance(item.value, dict) for item in iter_json_lines(path)):
+            return None
+        raise
+    return document if isinstance(document, list) else [document]
 
-    A document opens with ``[``, or with a ``{`` alone on its line; a JSON-lines file opens with a
-    whole object on its first line (even one too broken to parse, which is then rejected alone).
+
+def _is_json_lines(path: Path) -> bool:
+    """True when the file holds one JSON value per line rather than one (pretty-printed) document.
+
+    A document opens with ``[``, or with a ``{`` alone on its line; anything else is read line by
+    line, so a first line too broken to parse (or blank) is rejected alone, not with the file.
     """
     try:
         with open_maybe_gzip(path) as handle:
-            first = handle.readline(MAX_LINE_BYTES).lstrip(b"\xef\xbb\xbf").strip()
+            for raw in iter(lambda: handle.readline(MAX_LINE_BYTES), b""):
+                first = raw.lstrip(b"\xef\xbb\xbf").strip()
+                if first:
+                    return not (first.startswith(b"[") or first == b"{")
     except (EOFError, zlib.error, gzip.BadGzipFile):
-        return True  # read line by line, which keeps what precedes the damage
-    return first.startswith(b"{") and first != b"{"
+        pass  # read line by line, which keeps what precedes the damage
+    return True
 
 
 def _whole_document(path: Path) -> Any:
     """The file's one JSON value (an array of entities or one entity); DataFormatError when unreadable."""
-    with open_maybe_gzip(path) as handle:
-        data = handle.read()
+    try:
+        with open_maybe_gzip(path) as handle:
+            data = handle.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataFormatError(
+            f"the gzip stream is truncated or corrupt ({exc})", path=path, hint="save the broker answer again"
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -691,11 +755,13 @@ def _whole_document(path: Path) -> Any:
     if not text.strip():
         return []
     try:
-        return json.loads(text)
+        return load_json(text)
     except json.JSONDecodeError as exc:
         raise DataFormatError(
             f"not JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
         ) from None
+    except ValueError as exc:
+        raise DataFormatError(str(exc), path=path, line=1) from None
 
 
 # --- live broker --------------------------------------------------------------------------------

@@ -289,7 +289,10 @@ def read_table(
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         # Through Arrow: DuckDB 1.5's .df() warns under pandas 3.1 (drop(inplace=True) on timestamptz).
-        arrow = con.execute(sql, values).to_arrow_table()
+        try:
+            arrow = con.execute(sql, values).to_arrow_table()
+        except duckdb.IOException as exc:  # the server went away mid-read
+            raise _unreachable(dsn, exc) from exc
     frame = arrow.drop_columns([geom]).to_pandas()
     shapes = shapely.from_wkb(arrow.column(geom).to_numpy(zero_copy_only=False))
     result = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(shapes, index=frame.index), crs=None)

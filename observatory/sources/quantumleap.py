@@ -66,6 +66,8 @@ from observatory.sources.base import (
     rejects_frame,
 )
 from observatory.sources.ngsi_ld import (
+    as_float,
+    checked_time_ns,
     geojson_point,
     iter_json_lines,
     json_text,
@@ -210,15 +212,18 @@ def _epoch_ms_text(value: Any) -> str:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{value!r} is not a timestamp in epoch milliseconds")
-    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=value)
+    try:
+        moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=value)
+    except OverflowError:
+        raise ValueError(f"{value!r} epoch milliseconds is beyond the years 1 .. 9999") from None
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _time_index_ns(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value * NS_PER_MS
+        return checked_time_ns(value * NS_PER_MS, value)
     if isinstance(value, float) and math.isfinite(value):
-        return round(value * NS_PER_MS)
+        return checked_time_ns(round(value * NS_PER_MS), value)
     if isinstance(value, str):
         return parse_time_ns(value)
     raise ValueError(f"time_index {value!r} is neither epoch milliseconds nor ISO 8601 text")
@@ -288,9 +293,9 @@ class _Collector:
 
     def value(self, entity_id, entity_type, time_ns, name, ngsi_type, value, sensor) -> None:
         if ngsi_type in NUMERIC_TYPES:
-            if not isinstance(value, bool | int | float) or not math.isfinite(value):
+            if not isinstance(value, bool | int | float) or not math.isfinite(as_float(value)):
                 raise ValueError(f"{str(value)[:60]!r} is not a finite number")
-            self.readings.append((time_ns, entity_id, entity_type, name, float(value)))
+            self.readings.append((time_ns, entity_id, entity_type, name, as_float(value)))
         elif ngsi_type == "geo:point" or (ngsi_type in GEO_TYPES and name == LOCATION and _point(value)):
             point = _point(value)
             if point is None:

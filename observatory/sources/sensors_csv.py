@@ -3,14 +3,14 @@
 The header is exactly ``sensor_id,domain,kind,unit,insee,lon,lat,installed,source_system``
 (SENSORS_SCHEMA, in that order; a UTF-8 BOM and CRLF line ends are read too). Empty cells are
 missing values, except ``sensor_id``, ``domain`` and ``kind``, which every row needs. A row
-that cannot be read (wrong number of cells, a coordinate that is not a number or is off the
-globe, a date that is not ISO 8601, a malformed INSEE code, a sensor id given twice) goes to
-``rejects`` with its line and the reason; the rows beside it are kept.
+that cannot be read (wrong number of cells, broken quoting, bytes that are not UTF-8, a
+coordinate that is not a number or is off the globe, a date that is not ISO 8601, a malformed
+INSEE code, a sensor id given twice) goes to ``rejects`` with its line and the reason; the rows
+beside it are kept, those an unclosed quote ran into included (observatory.sources.csv_records).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import math
@@ -22,6 +22,7 @@ import polars as pl
 
 from observatory.errors import DataFormatError
 from observatory.sources.base import SENSORS_SCHEMA, Batch, rejects_frame
+from observatory.sources.csv_records import CsvRecords
 
 COLUMNS = tuple(SENSORS_SCHEMA)
 HEADER = ",".join(COLUMNS)
@@ -79,43 +80,37 @@ def read_sensors(path: str | Path) -> Batch:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise DataFormatError(f"cannot read: {exc.strerror}", path=path) from exc
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataFormatError("not valid UTF-8", path=path, line=line) from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records = CsvRecords(io.BytesIO(data))
+    found = iter(records)
+    header = next(found, None)
+    if header is None or header.cells is None or [h.strip() for h in header.cells] != list(COLUMNS):
+        shown = header.text if header is not None else ""
+        raise DataFormatError(
+            f"the header is {shown[:200]!r}",
+            path=path,
+            line=1,
+            hint=f"A sensors file starts with exactly: {HEADER}",
+        )
     rows, rejects, seen = [], [], {}
-    line = 1
-    try:
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != list(COLUMNS):
-            raise DataFormatError(
-                f"the header is {','.join(header or [])[:200]!r}",
-                path=path,
-                line=1,
-                hint=f"A sensors file starts with exactly: {HEADER}",
-            )
-        line = reader.line_num + 1
-        for cells in reader:
-            raw = ",".join(cells)
-            if not cells or cells == [""]:
-                line = reader.line_num + 1
-                continue
-            try:
-                if len(cells) != len(COLUMNS):
-                    raise ValueError(f"{len(cells)} cells where the header has {len(COLUMNS)}")
-                row = _row(cells)
-                first = seen.setdefault(row["sensor_id"], line)
-                if first != line:
-                    raise ValueError(f"sensor_id {row['sensor_id']!r} already given on line {first}")
-                rows.append(row)
-            except ValueError as exc:
-                rejects.append((line, str(exc), raw))
-            line = reader.line_num + 1
-    except csv.Error as exc:
-        rejects.append((line, f"CSV syntax: {exc}; the rest of the file was not read", ""))
+    for record in found:
+        if record.cells in ([], [""]):
+            continue
+        try:
+            if record.cells is None:
+                raise ValueError(record.error)
+            if len(record.cells) != len(COLUMNS):
+                raise ValueError(f"{len(record.cells)} cells where the header has {len(COLUMNS)}")
+            row = _row(record.cells)
+            first = seen.setdefault(row["sensor_id"], record.line)
+            if first != record.line:
+                raise ValueError(f"sensor_id {row['sensor_id']!r} already given on line {first}")
+            rows.append(row)
+        except ValueError as exc:
+            records.refuse()
+            rejects.append((record.line, str(exc), record.text))
     sensors = pl.DataFrame(rows, schema=SENSORS_SCHEMA) if rows else pl.DataFrame(schema=SENSORS_SCHEMA)
     return Batch(sensors=sensors, rejects=rejects_frame(source, rejects))
 

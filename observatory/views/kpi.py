@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from observatory.errors import ServiceError
 from observatory.i18n import t
 from observatory.kpi.engine import ISLAND, KpiEngine, Provenance
 from observatory.kpi.spec import KpiSpec, load_specs
+from observatory.warehouse.refresh import SourceStatus, last_attempts
 from observatory.warehouse.store import WAREHOUSE_FILE, Warehouse
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
@@ -35,11 +37,35 @@ STATUS_COLOURS = {
 _CACHE_ENTRIES = 16
 
 
+# What the URL may set; anything else is refused by the parameter (ValueError), and Panel then
+# keeps the default view for a hostile link.
+PLACES = re.compile(r"972(?:0[1-9]|[12][0-9]|3[0-4])?")  # 972 (the island) or 97201-97234
+DAYS = (dt.date(1970, 1, 1), dt.date(2100, 1, 1))  # the KPI engine's open range
+
+
 class Code(param.String):
-    """A code kept as text (INSEE codes): the URL hands ``?commune=97209`` over as a number."""
+    """A place kept as text (the URL hands ``?commune=97209`` over as a number): 972 or an INSEE
+    code of Martinique."""
 
     def __set__(self, obj, val):
-        super().__set__(obj, val if val is None or isinstance(val, str) else str(val))
+        text = val if val is None or isinstance(val, str) else str(val)
+        if text is not None and not PLACES.fullmatch(text):
+            raise ValueError(f"{text[:40]!r} is neither 972 nor an INSEE code 97201-97234")
+        super().__set__(obj, text)
+
+
+class Day(param.String):
+    """A local day as ISO text (2026-06-01) between 1970 and 2100, or '' (the preset decides)."""
+
+    def __set__(self, obj, val):
+        if val != "":
+            try:
+                day = dt.date.fromisoformat(val)
+            except (TypeError, ValueError):
+                raise ValueError(f"{str(val)[:40]!r} is not a day such as 2026-06-01") from None
+            if not DAYS[0] <= day <= DAYS[1]:
+                raise ValueError(f"{val} is outside {DAYS[0]} .. {DAYS[1]}")
+        super().__set__(obj, val)
 
 
 class KpiState(param.Parameterized):
@@ -48,8 +74,8 @@ class KpiState(param.Parameterized):
     kpi = param.String(default="elec_use_per_capita")
     place = Code(default=ISLAND)  # INSEE code, or 972 for the island
     preset = param.Selector(objects=[*PRESETS, "custom"], default=DEFAULT_PRESET)
-    start = param.String(default="")  # first local day, YYYY-MM-DD ('' until the preset sets it)
-    end = param.String(default="")  # local day after the last one
+    start = Day(default="")  # first local day, YYYY-MM-DD ('' until the preset sets it)
+    end = Day(default="")  # local day after the last one
     grain = param.Selector(objects=["day", "month", "year"], default="day")
     version = param.Integer(default=0)  # bumped when new data arrive (not in the URL)
 
@@ -133,6 +159,15 @@ class KpiData:
             result = work(engine)
             self.provenance.update(engine.provenance)
             return result
+
+    def freshness(self) -> dict[str, SourceStatus]:
+        """Each live source's last refresh attempt (observatory refresh): ok, error, last success (UTC)."""
+
+        def compute() -> dict[str, SourceStatus]:
+            with Warehouse.open(self.path, read_only=True) as warehouse:
+                return last_attempts(warehouse)
+
+        return self._cached(("freshness",), compute)
 
     def span(self) -> Span:
         def compute() -> Span:
@@ -336,14 +371,31 @@ def card_html(
     )
 
 
+# Cards in a responsive grid, one per domain under its heading: 2 columns on a 390 px phone, 5-6 on
+# a 1280 px laptop or projector; sizes in rem so that the browser's font setting scales them.
+# The app wraps each domain's cards in a flex row with an inline style: the grid overrides it.
 CARD_CSS = """
-.kpi-card {background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.2);padding:8px 10px;
-  width:230px;min-height:150px;margin:4px;font-family:system-ui,sans-serif;cursor:pointer}
+.kpi-view {font-family:system-ui,sans-serif}
+.kpi-view .kpi-domain {font-size:1.05rem;font-weight:700;color:#333;margin:1rem 0 0.4rem;
+  padding-bottom:0.2rem;border-bottom:1px solid #ccc}
+.kpi-view .kpi-domain + div {display:grid !important;gap:0.5rem;
+  grid-template-columns:repeat(auto-fill,minmax(12.5rem,1fr))}
+.kpi-card {background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.2);padding:0.5rem 0.6rem;
+  min-width:0;margin:0;box-sizing:border-box;font-family:system-ui,sans-serif;cursor:pointer;
+  overflow-wrap:break-word}
 .kpi-card.selected {outline:3px solid #0072B2}
-.kpi-title {font-size:13px;font-weight:600;min-height:34px}
-.kpi-value .value {font-size:24px;font-weight:700}
-.kpi-value .unit {font-size:12px;color:#444}
-.kpi-status, .kpi-delta, .kpi-target {font-size:12px}
+.kpi-card .kpi-title {font-size:0.85rem;font-weight:600;line-height:1.2;min-height:2.1rem}
+.kpi-card .kpi-value {margin:0.2rem 0}
+.kpi-card .kpi-value .value {font-size:1.5rem;font-weight:700}
+.kpi-card .kpi-value .unit {font-size:0.8rem;color:#444}
+.kpi-card :is(.kpi-status, .kpi-delta, .kpi-target) {font-size:0.8rem;line-height:1.3}
+.kpi-card .sparkline {display:block;max-width:100%;margin-top:0.2rem}
+@media (max-width:600px) {
+  .kpi-view .kpi-domain + div {grid-template-columns:repeat(auto-fill,minmax(10rem,1fr))}
+  .kpi-view .kpi-domain {font-size:1rem;margin-top:0.75rem}
+  .kpi-card .kpi-title {font-size:0.8rem;min-height:0}
+  .kpi-card .kpi-value .value {font-size:1.25rem}
+}
 """
 
 
@@ -423,3 +475,44 @@ def provenance_markdown(provenance: Provenance | None, spec: KpiSpec, language: 
         )
     query = provenance.query if provenance is not None else (spec.sql or spec.python or "")
     return "\n\n".join(lines) + f"\n\n```sql\n{query}\n```"
+
+
+# -- the stale banner ---------------------------------------------------------------------------
+
+SOURCE_NAMES = {"influxdb": "InfluxDB", "postgis": "PostGIS"}
+LOCAL_ZONE = "America/Martinique"
+STALE_BANNER_STYLE = (
+    "background:#FFF4E0;border-left:6px solid #D55E00;padding:6px 10px;margin:4px 0;"
+    "font-family:system-ui,sans-serif;font-size:14px"
+)
+
+
+def stale_banner_html(
+    statuses: dict[str, SourceStatus], language: str, now: dt.datetime | None = None
+) -> str:
+    """One banner per source whose last refresh failed: since when the data are not refreshed
+    (Martinique time; the date too when not today) and which source; '' when every source is fresh."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(LOCAL_ZONE)
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(zone).date()
+    banners = []
+    for status in statuses.values():
+        if status.ok:
+            continue
+        key = "stale_unreachable" if status.unreachable else "stale_failed"
+        reason = t(key, language, source=SOURCE_NAMES.get(status.source, status.source))
+        since = ""
+        if status.succeeded_at is None:
+            text = t("stale_banner_never", language, reason=reason)
+        else:
+            local = status.succeeded_at.astimezone(zone)
+            shown = f"{local:%H:%M}" if local.date() == today else f"{local:%Y-%m-%d %H:%M}"
+            text = t("stale_banner", language, time=shown, reason=reason)
+            since = f" data-since='{status.succeeded_at:%Y-%m-%dT%H:%M:%SZ}'"
+        banners.append(
+            f"<div class='stale-banner' data-source='{html.escape(status.source, quote=True)}'{since} "
+            f"role='status' title='{html.escape(status.error or '', quote=True)}' "
+            f"style='{STALE_BANNER_STYLE}'>⚠ {html.escape(text)}</div>"
+        )
+    return "".join(banners)

@@ -16,8 +16,15 @@ def language_selector() -> pn.widgets.Select:
         width=160,
         css_classes=["language-selector"],
     )
+
+    def chosen(event) -> None:
+        if event.new not in LANGUAGES:  # a hostile ?lang= gives the default language
+            select.value = DEFAULT_LANGUAGE
+        else:
+            select.label = t("language", event.new)
+
     # Watch first: a language read from the URL by sync must relabel the picker too.
-    select.param.watch(lambda event: setattr(select, "label", t("language", event.new)), "value")
+    select.param.watch(chosen, "value")
     if pn.state.location is not None:
         pn.state.location.sync(select, {"value": "lang"})
     return select

@@ -61,13 +61,25 @@ _RANKING_TABLE = {
 }
 
 
+class StormId(param.String):
+    """A HURDAT2 storm identifier (AL042007) or '' (no replay); other text is refused (ValueError),
+    so that Panel keeps the default view for a hostile link."""
+
+    def __set__(self, obj, val):
+        if val != "" and (
+            not isinstance(val, str) or val.strip().upper() not in zoning.tracks(settings()).storm_ids
+        ):
+            raise ValueError(f"{str(val)[:40]!r} is no HURDAT2 storm identifier such as AL042007")
+        super().__set__(obj, val)
+
+
 class RiskState(param.Parameterized):
     """What the risk dashboard shows; every field is kept in the page URL."""
 
     hazard = param.Selector(objects=list(HAZARDS), default="cyclone")
     period = param.Selector(objects=list(RETURN_PERIODS_YR), default=100)
     satellite_era = param.Boolean(default=False)  # only the seasons from SATELLITE_ERA_START on
-    storm = param.String(default="")  # HURDAT2 id of a replayed storm; '' for return periods
+    storm = StormId(default="")  # HURDAT2 id of a replayed storm; '' for return periods
     tab = param.Integer(default=0, bounds=(0, 2))
     # raw weights of the multi-risk index (0–1 each); the index normalises them to sum 1
     w_cyclone = param.Number(default=0.25, bounds=(0, 1), step=INDEX_WEIGHT_STEP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: readings stored narrow (readings_data + sensor_series), a view
+SCHEMA_VERSION = 3  # 2: readings stored narrow (readings_data + sensor_series), a view; 3: source_status
 
 TABLES: dict[str, str] = {
     "communes": """
@@ -133,6 +133,18 @@ TABLES: dict[str, str] = {
         )""",
     "meta": """
         CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
+    # One row per attempt to refresh from a live system (observatory.warehouse.refresh): the
+    # dashboards say from it when a source could not be read. succeeded_at is null on failure.
+    "source_status": """
+        CREATE TABLE IF NOT EXISTS source_status (
+            source VARCHAR NOT NULL,
+            attempted_at TIMESTAMP_NS NOT NULL,
+            succeeded_at TIMESTAMP_NS,
+            ok BOOLEAN NOT NULL,
+            rows BIGINT NOT NULL,
+            error VARCHAR,
+            PRIMARY KEY (source, attempted_at)
+        )""",
 }
 
 # Run at the end of an ingest with ``_hourly``, ``_latest`` and ``_spans`` registered: the

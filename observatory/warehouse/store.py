@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ BUCKETS = {
 }
 AGGREGATES = {"mean": "avg", "min": "min", "max": "max", "sum": "sum", "count": "count", "last": "last"}
 _UTC = dt.UTC
+_STORED_TIMES = (dt.datetime(1677, 9, 22), dt.datetime(2262, 4, 11))  # within DuckDB's TIMESTAMP_NS
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def _as_utc(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     )
 
 
-def _to_utc_naive(value: dt.datetime | str | None, parameter: str) -> dt.datetime | None:
+def _to_utc_naive(value: dt.datetime | dt.date | str | None, parameter: str) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -90,13 +92,38 @@ def _to_utc_naive(value: dt.datetime | str | None, parameter: str) -> dt.datetim
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ParameterError(
-                f"{value!r} is not an ISO 8601 time",
+                f"{value[:60]!r} is not an ISO 8601 time",
                 parameter=parameter,
                 hint="Use e.g. 2026-11-01T00:00:00Z.",
             ) from None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())  # a day: its first instant
+    if not isinstance(value, dt.datetime):
+        raise ParameterError(
+            f"{str(value)[:60]!r} ({type(value).__name__}) is not a time",
+            parameter=parameter,
+            hint="Use a datetime or ISO 8601 text, e.g. 2026-11-01T00:00:00Z.",
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)  # inside the observatory, naive means UTC
-    return value.astimezone(_UTC).replace(tzinfo=None)
+    try:
+        value = value.astimezone(_UTC).replace(tzinfo=None)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ParameterError(
+            f"{value.isoformat()} is outside the years 1-9999 in UTC", parameter=parameter
+        ) from None
+    # No stored time lies beyond TIMESTAMP_NS's range: a bound beyond it selects as its edge does.
+    return min(max(value, _STORED_TIMES[0]), _STORED_TIMES[1])
+
+
+def _texts(values: Sequence[str] | str, parameter: str) -> list[str]:
+    """``values`` as a list of strings (one string is one value); ParameterError otherwise."""
+    items = [values] if isinstance(values, str) else list(values) if isinstance(values, Iterable) else None
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise ParameterError(
+            f"{str(values)[:60]!r} is not a list of strings", parameter=parameter, hint="e.g. ['97209']"
+        )
+    return items
 
 
 class Warehouse:
@@ -141,21 +168,23 @@ class Warehouse:
 
     def _create_schema(self) -> None:
         with self.transaction():
-            migrate = self._stored_version() == 1 and self._is_table("readings")
+            stored = self._stored_version()
+            migrate = stored == 1 and self._is_table("readings")
             no_spans = not self._is_table("reading_spans")
             if migrate:
                 self.con.execute(RENAME_1)
+            # Tables new in a version (source_status in 3) are created here like any other.
             for ddl in TABLES.values():
                 self.con.execute(ddl)
             if migrate:
                 for statement in MIGRATE_1_TO_2:
                     self.con.execute(statement)
-                self.con.execute("DELETE FROM meta WHERE key = 'schema_version'")
             if no_spans:
                 self.con.execute(FILL_SPANS)
-            self.con.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
-            )
+            if stored is None or stored < SCHEMA_VERSION:  # a newer file keeps its own number
+                self.con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
 
     def _stored_version(self) -> int | None:
         if not self._is_table("meta"):
@@ -267,6 +296,39 @@ class Warehouse:
         naive = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone is None]
         return _as_utc(frame, naive)
 
+    def query(self, query: str) -> pl.DataFrame:
+        """An analyst's query (``observatory sql``), refused with ParameterError unless it only
+        reads: SELECT, EXPLAIN (DESCRIBE, SHOW, SUMMARIZE are SELECTs), no PRAGMA. It runs once
+        this database reads or writes no file and loads no extension (so neither ``COPY … TO``
+        nor ``read_csv('/etc/passwd')``) and its settings are locked; that holds for every
+        connection to the file in this process until they close: open a warehouse for it alone.
+        """
+        try:
+            statements = self.con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise ParameterError(f"query failed: {exc}", parameter="query") from exc
+        refused = [s.type.name for s in statements if s.type not in _READING_STATEMENTS]
+        if any(kind == _KEYWORD and _PRAGMA.match(query, at) for at, kind in duckdb.tokenize(query)):
+            refused.append("PRAGMA")  # DuckDB runs some PRAGMAs as SELECTs
+        if refused or not statements:
+            raise ParameterError(
+                f"{', '.join(refused) or 'an empty query'} refused: observatory sql is read-only (SELECT, EXPLAIN)",
+                parameter="query",
+                hint="Use SELECT or EXPLAIN; data come in with observatory ingest and go out with observatory release.",
+            )
+        self.con.execute("SET enable_external_access = false")  # files, URLs, extensions
+        self.con.execute("SET lock_configuration = true")
+        try:
+            return self.sql(query)
+        except ParameterError as exc:
+            if isinstance(exc.__cause__, duckdb.PermissionException):
+                raise ParameterError(
+                    f"{exc.message} (observatory sql reads the warehouse's tables only)",
+                    parameter="query",
+                    hint="Ingest a file with observatory ingest to query it here.",
+                ) from exc
+            raise
+
     def _writes(self, query: str) -> bool:
         try:
             statements = self.con.extract_statements(query)
@@ -289,6 +351,9 @@ class Warehouse:
 
         Every filter is a bound parameter; bucket and aggregate come from fixed lists.
         """
+        if bucket is not None:  # both are checked against their lists before anything else
+            _choice(bucket, BUCKETS, "bucket")
+            _choice(agg, AGGREGATES, "agg")
         rollup = bucket in _ROLLUP_BUCKETS and agg in _ROLLUP_AGGREGATES and _whole_hours(start, end)
         if rollup:
             condition, params = _filters(sensor_ids, insee, fields, start, end, "r.hour")
@@ -325,7 +390,9 @@ class Warehouse:
     def latest(self, sensor_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """The last value of every (sensor, field), from the table kept at ingest."""
         where, params = (
-            ("WHERE sensor_id IN (SELECT unnest(?))", [list(sensor_ids)]) if sensor_ids else ("", [])
+            ("WHERE sensor_id IN (SELECT unnest(?))", [_texts(sensor_ids, "sensor_ids")])
+            if sensor_ids
+            else ("", [])
         )
         return self.sql(
             f"SELECT sensor_id, field, time, value FROM latest {where} ORDER BY sensor_id, field", params
@@ -353,6 +420,8 @@ class Warehouse:
 
 
 _READING_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+_KEYWORD = duckdb.token_type.keyword
+_PRAGMA = re.compile(r"pragma\b", re.IGNORECASE)
 _ROLLUP_BUCKETS = ("1h", "1d", "1w", "1mo")
 _ROLLUP_AGGREGATES = {
     "mean": "sum(r.total) / nullif(sum(r.n), 0)",
@@ -383,14 +452,13 @@ def _filters(
     where, params = ["TRUE"], []
     if sensor_ids is not None:
         where.append("r.sensor_id IN (SELECT unnest(?))")
-        params.append(list(sensor_ids))
+        params.append(_texts(sensor_ids, "sensor_ids"))
     if insee is not None:
-        codes = [insee] if isinstance(insee, str) else list(insee)
         where.append("r.sensor_id IN (SELECT sensor_id FROM sensors WHERE insee IN (SELECT unnest(?)))")
-        params.append(codes)
+        params.append(_texts(insee, "insee"))
     if fields is not None:
         where.append("r.field IN (SELECT unnest(?))")
-        params.append(list(fields))
+        params.append(_texts(fields, "fields"))
     for bound, op, name in ((start, ">=", "start"), (end, "<", "end")):
         value = _to_utc_naive(bound, name)
         if value is not None:
@@ -440,9 +508,9 @@ def _sql_path(path: Path) -> str:
 def _choice(value: str, allowed: dict[str, str], parameter: str) -> str:
     try:
         return allowed[value]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a value that cannot even be a key (a list)
         raise ParameterError(
-            f"{value!r} is not offered", parameter=parameter, hint=did_you_mean(value, allowed)
+            f"{str(value)[:60]!r} is not offered", parameter=parameter, hint=did_you_mean(value, allowed)
         ) from None
 
 

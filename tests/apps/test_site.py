@@ -150,7 +150,9 @@ def _websocket_answer(url: str, token: str, session: requests.Session | None = N
 
     async def talk() -> str | None:
         try:
-            connection = await websocket_connect(HTTPRequest(url, headers=headers), subprotocols=["bokeh", token])
+            connection = await websocket_connect(
+                HTTPRequest(url, headers=headers), subprotocols=["bokeh", token]
+            )
         except HTTPClientError as exc:
             assert exc.code in (401, 403), exc
             return None
@@ -173,7 +175,9 @@ def test_a_session_cannot_be_opened_on_the_websocket_without_an_authorised_page(
     token = re.search(r'"token":\s*"([^"]+)"', page.text).group(1)
     # a token made up by the client is refused even with an analyst's cookies: the server signs its
     # session ids; the token of the page the server authorised opens the session (the control)
-    forged = generate_jwt_token(generate_session_id(signed=False), signed=False, extra_payload={"cookies": {}})
+    forged = generate_jwt_token(
+        generate_session_id(signed=False), signed=False, extra_payload={"cookies": {}}
+    )
     assert _websocket_answer(ws, forged, analyst) is None
     assert "ACK" in (_websocket_answer(ws, token, analyst) or "")
     # the authorised page's token is of no use to a guest (no sign-in cookie)

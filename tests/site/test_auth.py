@@ -71,7 +71,10 @@ def test_the_users_file_round_trip_is_private_and_holds_no_password(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("users:\n  marie:\n    password: hunter2hunter2\n    roles: [analyst]\n", "never the password itself"),
+        (
+            "users:\n  marie:\n    password: hunter2hunter2\n    roles: [analyst]\n",
+            "never the password itself",
+        ),
         ("users:\n  marie:\n    pasword: x\n", "Did you mean 'password'"),
         ("users:\n  marie:\n    password: {h}\n    roles: [analyste]\n", "Did you mean 'analyst'"),
         ("users:\n  'bad name; rm':\n    password: {h}\n", "user name"),
@@ -116,7 +119,9 @@ def test_panel_is_told_to_send_guests_to_the_sign_in_page_and_others_away(prefix
     assert authorize(None, f"{prefix}/kpi") is True
     assert authorize({"user": "guest"}, f"{prefix}/portal") is True
     assert authorize(None, f"{prefix}/sensors") == f"{prefix}/login?next={prefix}/sensors"
-    assert authorize({"user": "guest", "username": "guest"}, f"{prefix}/sensors/").startswith(f"{prefix}/login")
+    assert authorize({"user": "guest", "username": "guest"}, f"{prefix}/sensors/").startswith(
+        f"{prefix}/login"
+    )
     assert authorize({"user": "paul", "roles": []}, f"{prefix}/sensors") is False
     assert authorize({"user": "marie", "roles": ["analyst"]}, f"{prefix}/sensors") is True
 

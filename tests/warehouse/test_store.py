@@ -16,7 +16,7 @@ import pytest
 from observatory.errors import ParameterError
 from observatory.sources.base import READINGS_SCHEMA, SENSORS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
 from observatory.warehouse import store
-from observatory.warehouse.schema import TABLES
+from observatory.warehouse.schema import SCHEMA_VERSION, TABLES
 from observatory.warehouse.store import AGGREGATES, BUCKETS, Warehouse
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -297,7 +297,13 @@ def test_a_version_1_warehouse_moves_to_the_narrow_layout_on_open(tmp_path):
     path = tmp_path / "v1.duckdb"
     con = duckdb.connect(str(path))
     for name, ddl in TABLES.items():
-        if name not in ("readings", "readings_data", "sensor_series", "reading_spans"):  # new in 2
+        if name not in (
+            "readings",
+            "readings_data",
+            "sensor_series",
+            "reading_spans",
+            "source_status",
+        ):  # 2, 3
             con.execute(ddl)
     con.execute(V1_READINGS)
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
@@ -314,10 +320,41 @@ def test_a_version_1_warehouse_moves_to_the_narrow_layout_on_open(tmp_path):
     with Warehouse.open(path, read_only=True) as wh:  # a reader first: the upgrade is done for it
         assert wh.readings(sensor_ids=["mq-wx-fdf"])["value"].to_list() == old["value"].to_list()
     with Warehouse.open(path) as wh:
-        assert wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list() == ["2"]
+        assert wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list() == [
+            str(SCHEMA_VERSION)
+        ]
         assert wh.readings()["value"].to_list() == old["value"].to_list()
         report = wh.ingest("overlap", "sha-o", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 8))])
         assert (report.readings, report.duplicates) == (3, 5)
+
+
+def test_a_version_2_warehouse_gets_source_status_and_keeps_its_data(tmp_path):
+    path = tmp_path / "v2.duckdb"
+    con = duckdb.connect(str(path))
+    for name, ddl in TABLES.items():
+        if name != "source_status":  # new in 3
+            con.execute(ddl)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    con.close()
+    with Warehouse.open(path) as wh:
+        wh.ingest("v2", "sha-v2", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 5))])
+    con = duckdb.connect(str(path))  # back to version 2, as a file written before source_status
+    con.execute("DROP TABLE source_status")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    with Warehouse.open(path, read_only=True) as wh:  # a dashboard first: upgraded for it, once
+        assert wh.sql("SELECT count(*) AS n FROM source_status")["n"].to_list() == [0]
+        assert wh.readings()["value"].to_list() == readings("mq-wx-fdf", 5)["value"].to_list()
+        assert wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list() == ["3"]
+
+
+def test_a_warehouse_from_a_newer_version_keeps_its_number(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    with Warehouse.open(path) as wh:  # an older program does not mark it as its own version
+        version = wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list()
+        assert version == [str(SCHEMA_VERSION + 1)]
 
 
 V1_READINGS = """
