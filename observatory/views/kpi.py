@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,12 @@ STATUS_COLOURS = {
     "no_target": "#56B4E9",
     "no_data": "#999999",
 }
-_CACHE_ENTRIES = 16
+_CACHE_ENTRIES = 64
+# One cache per warehouse file for the whole server: every visitor of the same range gets the
+# frames the first one computed (sessions run on the server's one thread; the lock is for others).
+_SHARED_CACHES: dict[Path, OrderedDict[tuple, object]] = {}
+_SHARED_PROVENANCE: dict[Path, dict[str, Provenance]] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 # What the URL may set; anything else is refused by the parameter (ValueError), and Panel then
@@ -113,8 +119,10 @@ class KpiData:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else settings().data_dir / WAREHOUSE_FILE
         self.specs: dict[str, KpiSpec] = load_specs()
-        self._cache: OrderedDict[tuple, object] = OrderedDict()
-        self.provenance: dict[str, Provenance] = {}
+        with _SHARED_LOCK:
+            self._cache: OrderedDict[tuple, object] = _SHARED_CACHES.setdefault(self.path, OrderedDict())
+        with _SHARED_LOCK:  # where each KPI's frames came from, shared like the frames themselves
+            self.provenance: dict[str, Provenance] = _SHARED_PROVENANCE.setdefault(self.path, {})
         self.stale = False  # the last refresh could not read the warehouse: older data shown
         self._seen = self.version()
 
