@@ -27,7 +27,7 @@ def _place_options(lang: str) -> dict[str, str]:
     }
 
 
-def _controls(state: views.KpiState, data: views.KpiData, lang: str) -> pn.Row:
+def _controls(state: views.KpiState, data: views.KpiData, lang: str) -> pn.FlexBox:
     place = pn.widgets.Select.from_param(
         state.param.place,
         name=t("commune", lang),
@@ -86,8 +86,14 @@ def _controls(state: views.KpiState, data: views.KpiData, lang: str) -> pn.Row:
     state.param.watch(show_dates, ["start", "end"])
     dates.param.watch(picked, "value")
     state.param.watch(preset_picked, "preset")
-    return pn.Row(
-        place, kpi, pn.Column(pn.pane.HTML(f"<label>{t('kpi_range', lang)}</label>"), preset), dates
+    # a FlexBox wraps onto a second line on a narrow screen (a Row made phones scroll sideways)
+    return pn.FlexBox(
+        place,
+        kpi,
+        pn.Column(pn.pane.HTML(f"<label>{t('kpi_range', lang)}</label>"), preset),
+        dates,
+        flex_wrap="wrap",
+        sizing_mode="stretch_width",
     )
 
 
