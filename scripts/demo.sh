@@ -21,5 +21,5 @@ INGEST_OPTIONS="$(.venv/bin/python -c 'from observatory.simulate.citizens import
 echo "Ingesting $SIMULATED/field into the warehouse (files ingested before are skipped)"
 # shellcheck disable=SC2086  # the options are words without spaces
 .venv/bin/observatory ingest "$SIMULATED/field" $INGEST_OPTIONS
-echo "Serving on http://127.0.0.1:${PORT:-5006}/territory (Ctrl-C to stop)"
+echo "Serving on http://127.0.0.1:${PORT:-5006}/ (the home page; Ctrl-C to stop)"
 exec .venv/bin/observatory serve --port "${PORT:-5006}" "$@"
