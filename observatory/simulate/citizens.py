@@ -26,6 +26,7 @@ from observatory.simulate.calendar import DAY_NS, MINUTE_NS, UTC_OFFSET_H, Windo
 from observatory.simulate.fleet import Fleet
 from observatory.simulate.scenarios import Effects
 from observatory.simulate.weather import STREAM_REPORTS, island_weather, stream
+from observatory.sources.odk import CENTRAL_META_COLUMNS
 
 FORM_ID = "signalement_citoyen"
 FORM_VERSION = "2026010101"
@@ -58,16 +59,7 @@ HEADER = (
     "suivi-date_resolution",
     "suivi-delai_h",
     "meta-instanceID",
-    "KEY",
-    "SubmitterID",
-    "SubmitterName",
-    "AttachmentsPresent",
-    "AttachmentsExpected",
-    "Status",
-    "ReviewState",
-    "DeviceID",
-    "Edits",
-    "FormVersion",
+    *CENTRAL_META_COLUMNS,
 )
 REPORTS_PER_10K_PER_DAY = 2.0  # "a few a day per 10,000 inhabitants" (issue 5); assumption of the order
 CATEGORIES = {  # category: (share of everyday reports, median hours to resolve)

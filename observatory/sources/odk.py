@@ -62,6 +62,22 @@ from observatory.territory.communes import communes_at
 
 log = logging.getLogger(__name__)
 
+
+# The metadata columns ODK Central appends after the form's fields, in this order (Central's
+# CSV export of the root table; see the module docstring).
+CENTRAL_META_COLUMNS: tuple[str, ...] = (
+    "KEY",
+    "SubmitterID",
+    "SubmitterName",
+    "AttachmentsPresent",
+    "AttachmentsExpected",
+    "Status",
+    "ReviewState",
+    "DeviceID",
+    "Edits",
+    "FormVersion",
+)
+
 SOURCE_SYSTEM = "odk"
 PERSONAL_COLUMNS = ("text", "reporter")  # REPORTS_SCHEMA columns the privacy gate keeps out of releases
 MAX_FIELD_CHARS = 16 * 1024 * 1024  # longest cell read, characters; a longer one rejects its row

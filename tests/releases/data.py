@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+from observatory.sources.odk import CENTRAL_META_COLUMNS
 from observatory.warehouse.ingest import ingest_paths
 from observatory.warehouse.store import Warehouse
 
@@ -24,18 +25,7 @@ ODK_FIELDS = [
     "localisation-Accuracy",
     "contact-telephone",
 ]
-ODK_META = [
-    "KEY",
-    "SubmitterID",
-    "SubmitterName",
-    "AttachmentsPresent",
-    "AttachmentsExpected",
-    "Status",
-    "ReviewState",
-    "DeviceID",
-    "Edits",
-    "FormVersion",
-]
+ODK_META = list(CENTRAL_META_COLUMNS)
 ODK_OPTIONS = {
     "category_field": "signalement-categorie",
     "text_fields": ("signalement-description",),

@@ -23,7 +23,14 @@ from observatory.simulate.engine import Options
 from observatory.simulate.fleet import build_fleet
 from observatory.simulate.scenarios import Effects
 from observatory.sources.base import REJECTS_SCHEMA, REPORTS_SCHEMA
-from observatory.sources.odk import PERSONAL_COLUMNS, communes_at, parse_geopoint, read_export, read_file
+from observatory.sources.odk import (
+    CENTRAL_META_COLUMNS,
+    PERSONAL_COLUMNS,
+    communes_at,
+    parse_geopoint,
+    read_export,
+    read_file,
+)
 from observatory.territory.communes import communes
 from observatory.warehouse.ingest import ingest_paths
 from observatory.warehouse.store import Warehouse
@@ -41,18 +48,7 @@ FIELDS = [
     "localisation-Accuracy",
     "contact-telephone",
 ]
-META = [
-    "KEY",
-    "SubmitterID",
-    "SubmitterName",
-    "AttachmentsPresent",
-    "AttachmentsExpected",
-    "Status",
-    "ReviewState",
-    "DeviceID",
-    "Edits",
-    "FormVersion",
-]
+META = list(CENTRAL_META_COLUMNS)
 HEADER = ",".join(FIELDS + META)
 OPTIONS = {
     "category_field": "signalement-categorie",
