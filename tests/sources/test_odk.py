@@ -34,20 +34,10 @@ from observatory.sources.odk import (
 from observatory.territory.communes import communes
 from observatory.warehouse.ingest import ingest_paths
 from observatory.warehouse.store import Warehouse
+from tests.releases.data import ODK_FIELDS
 
-# Central's root header for a form with groups `signalement` and `contact` and the geopoint `localisation`
-# (briefcase.js: SubmissionDate, fields with group paths, then the metadata columns).
-FIELDS = [
-    "SubmissionDate",
-    "meta-instanceID",
-    "signalement-categorie",
-    "signalement-description",
-    "localisation-Latitude",
-    "localisation-Longitude",
-    "localisation-Altitude",
-    "localisation-Accuracy",
-    "contact-telephone",
-]
+# the form of the release tests: groups `signalement`, `contact`, geopoint `localisation`
+FIELDS = ODK_FIELDS
 META = list(CENTRAL_META_COLUMNS)
 HEADER = ",".join(FIELDS + META)
 OPTIONS = {
