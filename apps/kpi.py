@@ -4,6 +4,7 @@ behind a KPI with their raw readings, CSV downloads; every choice kept in the UR
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 
 import holoviews as hv
@@ -17,6 +18,15 @@ from observatory.views.layout import header_row, language_selector
 
 pn.extension("tabulator", inline=False, raw_css=[views.CARD_CSS])
 REFRESH_MS = 15_000  # how often the app looks for newly ingested data
+# What each part of the page shows, by the state fields that change it. The cards come first and
+# at once; the other parts follow in later turns of the server's loop, in this order.
+PARTS = {
+    "map": {"kpi", "start", "end", "version"},
+    "detail": {"kpi", "place", "start", "end", "grain", "version"},
+    "sensors": {"kpi", "place", "start", "end", "version"},
+    "freshness": {"version"},
+}
+NO_SENSOR = ""  # the sensor chooser's first entry: no raw readings drawn until one is picked
 
 
 def _place_options(lang: str) -> dict[str, str]:
@@ -97,142 +107,224 @@ def _controls(state: views.KpiState, data: views.KpiData, lang: str) -> pn.FlexB
     )
 
 
-def _cards(state: views.KpiState, data: views.KpiData, lang: str) -> pn.pane.HTML:
-    start, end = views.range_of(state, data.span())
-    cards = data.cards(start, end).filter(views.place_filter(state.place))
-    trend = data.trend(start, end).filter(views.place_filter(state.place))
-    current = dt.date.fromisoformat(start)
-    sections = []
-    for domain, specs in views.domain_of(data.specs).items():
-        items = []
-        for spec in specs:
-            rows = cards.filter(views.kpi_filter(spec.id))
-            now = rows.filter(views.period_filter(current))
-            before = rows.filter(~views.period_filter(current))
-            series = trend.filter(views.kpi_filter(spec.id)).sort("period_start")["value"].to_list()
-            items.append(
-                views.card_html(
-                    spec,
-                    now["value"][0] if len(now) else None,
-                    before["value"][0] if len(before) else None,
-                    now["status"][0] if len(now) else "no_data",
-                    series,
-                    lang,
-                    spec.id == state.kpi,
-                )
-            )
-        sections.append(
-            f"<h3 class='kpi-domain'>{t('kpi_domain_' + domain, lang)}</h3><div style='display:flex;flex-wrap:wrap'>{''.join(items)}</div>"
+class Dashboard:
+    """The page's parts for one language, built once and updated in place.
+
+    A click changes the state; the cards (a few kB of HTML) are redrawn in the same turn of the
+    server's loop, and reach the browser first; the map (new values in the same figure), the table
+    and the sensors follow, one part per later turn, only those the change concerns. Raw readings
+    are read and drawn only for a sensor the user picks.
+    """
+
+    def __init__(self, state: views.KpiState, data: views.KpiData, lang: str) -> None:
+        self.state, self.data, self.lang = state, data, lang
+        self.freshness = pn.pane.HTML(sizing_mode="stretch_width")
+        self.cards = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["kpi-cards"])
+        self.redraw = hv.streams.Stream.define("Redraw", n=0)()
+        polygons = hv.DynamicMap(self._map, streams=[self.redraw])
+        hv.streams.Selection1D(source=polygons).add_subscriber(self._tapped)
+        self.map = pn.pane.HoloViews(polygons, css_classes=["kpi-map"])
+        self.map_place = pn.Column()  # the map joins the page at its first drawing, after the cards
+        self.map_caption = pn.pane.HTML(css_classes=["kpi-map-caption"])
+        self.description = pn.pane.HTML(css_classes=["kpi-description"], sizing_mode="stretch_width")
+        self.table = pn.widgets.Tabulator(
+            disabled=True, pagination="local", page_size=12, show_index=False, css_classes=["kpi-table"]
         )
-    # what the cards show, as attributes: browser tests and the latency benchmark wait on them
-    shown = f"data-place='{state.place}' data-start='{start}' data-end='{end}' data-kpi='{state.kpi}' data-lang='{lang}'"
-    return pn.pane.HTML(
-        f"<div class='kpi-view' {shown}>{''.join(sections)}</div>",
-        sizing_mode="stretch_width",
-        css_classes=["kpi-cards"],
-    )
+        self.download = pn.widgets.FileDownload(
+            callback=self._csv,
+            label=t("download_csv", lang),
+            button_type="primary",
+            css_classes=["csv-download"],
+        )
+        self.provenance = pn.pane.Markdown()
+        self.sensor_table = pn.widgets.Tabulator(
+            disabled=True, show_index=False, height=180, css_classes=["sensor-table"]
+        )
+        self.chooser = pn.widgets.Select(
+            name=t("kpi_sensor", lang), width=360, css_classes=["sensor-selector"]
+        )
+        self.chooser.param.watch(lambda _: self._draw_raw(), "value")
+        self.raw = pn.Column(sizing_mode="stretch_width", css_classes=["raw-readings"])
+        self.sensor_note = pn.pane.Markdown()
+        self._pending: set[str] = set()
+        self._scheduled = False
+        self._watcher = state.param.watch(self._changed, ["place", "start", "end", "kpi", "grain", "version"])
 
+    def close(self) -> None:
+        """Stop following the state (the page switched language: another dashboard took over)."""
+        self.state.param.unwatch(self._watcher)
+        self._pending.clear()
 
-def _map(state: views.KpiState, data: views.KpiData, lang: str) -> pn.pane.HoloViews:
-    start, end = views.range_of(state, data.span())
-    spec = data.specs[state.kpi]
-    values = views.commune_values(spec, data.cards(start, end), start)
-    polygons = views.kpi_map(spec, values, lang)
-    order = list(communes()["insee"])
-    tap = hv.streams.Selection1D(source=polygons)
+    # -- what a change redraws --------------------------------------------------------------
 
-    def picked(index):
+    def _range(self) -> tuple[str, str]:
+        return views.range_of(self.state, self.data.span())
+
+    def _changed(self, *events) -> None:
+        changed = {event.name for event in events}
+        if changed & {"place", "start", "end", "kpi", "version"}:
+            self.draw_cards()
+        self._pending |= {part for part, fields in PARTS.items() if fields & changed}
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._scheduled or not self._pending:
+            return
+        if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+            while self._pending:  # no server (a test, a notebook): draw everything now
+                self._draw_next()
+            return
+        self._scheduled = True
+        pn.state.execute(self._run_next, schedule=True)
+
+    def _run_next(self) -> None:
+        self._scheduled = False
+        self._draw_next()
+        self._schedule()
+
+    def _draw_next(self) -> None:
+        part = next(p for p in PARTS if p in self._pending)
+        self._pending.discard(part)
+        getattr(self, f"draw_{part}")()
+
+    def draw_all_later(self) -> None:
+        """Everything but the cards, in later turns (once the page is on screen)."""
+        self._pending |= set(PARTS)
+        self._schedule()
+
+    # -- the parts --------------------------------------------------------------------------
+
+    def draw_cards(self) -> None:
+        start, end = self._range()
+        state = self.state
+        self.cards.object = views.cards_view_html(self.data, state.place, state.kpi, start, end, self.lang)
+
+    def draw_freshness(self) -> None:
+        data, lang = self.data, self.lang
+        banner = views.stale_banner_html(data.freshness(), lang)  # a live source failed: older data shown
+        span = data.span()
+        if span.last_utc is None:
+            self.freshness.object = f"{banner}<p class='freshness'>{t('kpi_no_data', lang)}</p>"
+            return
+        local = span.last_utc + dt.timedelta(hours=-4)
+        stale = " <b class='stale'>(" + t("kpi_stale", lang) + ")</b>" if data.stale else ""
+        text = t("kpi_data_until", lang, time=f"{local:%Y-%m-%d %H:%M}")
+        self.freshness.object = f"{banner}<p class='freshness'>{text}{stale}</p>"
+
+    def draw_map(self) -> None:
+        if self.map_place.objects:
+            self.redraw.event(n=self.redraw.n + 1)  # new values in the same figure
+        else:
+            self.map_place.objects = [self.map, self.map_caption]
+        start, end = self._range()
+        spec = self.data.specs[self.state.kpi]
+        self.map_caption.object = views.shown_html(
+            "div", views.range_text(start, end, self.lang), kpi=spec.id, start=start, end=end
+        )
+
+    def _map(self, n: int = 0):
+        start, _ = self._range()
+        spec = self.data.specs[self.state.kpi]
+        values = views.commune_values(spec, self.data.cards(*self._range()), start)
+        return views.kpi_map(spec, values, self.lang)
+
+    def _tapped(self, index: list[int]) -> None:
         if index:
-            state.place = order[index[0]]
+            self.state.place = list(communes()["insee"])[index[0]]
 
-    tap.add_subscriber(picked)
-    return pn.pane.HoloViews(polygons, css_classes=["kpi-map"])
-
-
-def _detail(state: views.KpiState, data: views.KpiData, lang: str) -> pn.Column:
-    start, end = views.range_of(state, data.span())
-    spec = data.specs[state.kpi]
-    table = data.table(start, end, state.place, state.grain)
-    filename = f"kpi_{state.place}_{start}_{end}_{state.grain}.csv"
-    download = pn.widgets.FileDownload(
-        callback=lambda: io.StringIO(table.write_csv()),
-        filename=filename,
-        label=t("download_csv", lang),
-        button_type="primary",
-        css_classes=["csv-download"],
-    )
-    grain = pn.widgets.RadioButtonGroup.from_param(
-        state.param.grain,
-        options={t(f"kpi_grain_{g}", lang): g for g in state.param.grain.objects},
-        css_classes=["grain-selector"],
-    )
-    shown = table.filter(views.kpi_filter(spec.id))
-    return pn.Column(
-        pn.pane.Markdown(
-            f"### {spec.title[lang]}\n\n{spec.description[lang]}", css_classes=["kpi-description"]
-        ),
-        pn.Row(grain, download),
-        pn.widgets.Tabulator(
-            shown.to_pandas(),
-            disabled=True,
-            pagination="local",
-            page_size=12,
-            show_index=False,
-            css_classes=["kpi-table"],
-        ),
-        pn.Card(
-            pn.pane.Markdown(views.provenance_markdown(data.provenance.get(spec.id), spec, lang)),
-            title=t("kpi_where_from", lang),
-            collapsed=True,
-            css_classes=["kpi-provenance"],
-        ),
-        sizing_mode="stretch_width",
-    )
-
-
-def _drill_down(state: views.KpiState, data: views.KpiData, lang: str) -> pn.Column:
-    start, end = views.range_of(state, data.span())
-    spec = data.specs[state.kpi]
-    sensors = data.sensors(spec, state.place)
-    if sensors.is_empty():
-        return pn.Column(pn.pane.Markdown(t("kpi_no_sensor", lang)))
-    options = {
-        f"{row['sensor_id']} · {row['field']}": f"{row['sensor_id']}|{row['field']}"
-        for row in sensors.iter_rows(named=True)
-    }
-    chooser = pn.widgets.Select(
-        name=t("kpi_sensor", lang), options=options, width=360, css_classes=["sensor-selector"]
-    )
-
-    def plot(choice: str):
-        sensor_id, field = choice.split("|", 1)
-        frame = data.raw(sensor_id, field, start, end)
-        if frame.is_empty():
-            return pn.pane.Markdown(t("kpi_no_data", lang))
-        return pn.pane.HoloViews(
-            views.raw_plot(frame, field), css_classes=["raw-plot"], sizing_mode="stretch_width"
+    def draw_detail(self) -> None:
+        state, lang = self.state, self.lang
+        start, end = self._range()
+        spec = self.data.specs[state.kpi]
+        table = self.data.table(start, end, state.place, state.grain)
+        self.description.object = (
+            views.shown_html(
+                "h3",
+                spec.title[lang],
+                kpi=spec.id,
+                place=state.place,
+                start=start,
+                end=end,
+                grain=state.grain,
+            )
+            + f"<p>{html.escape(spec.description[lang])}</p>"
         )
+        self.table.value = table.filter(views.kpi_filter(spec.id)).to_pandas()
+        self.download.filename = f"kpi_{state.place}_{start}_{end}_{state.grain}.csv"
+        self.provenance.object = views.provenance_markdown(self.data.provenance.get(spec.id), spec, lang)
 
-    return pn.Column(
-        pn.pane.Markdown(f"#### {t('kpi_sensors_behind', lang)}"),
-        pn.widgets.Tabulator(
-            sensors.to_pandas(), disabled=True, show_index=False, height=180, css_classes=["sensor-table"]
-        ),
-        chooser,
-        pn.panel(pn.bind(plot, chooser), defer_load=True, loading_indicator=True),
-        sizing_mode="stretch_width",
-    )
+    def _csv(self) -> io.StringIO:
+        start, end = self._range()
+        return io.StringIO(self.data.table(start, end, self.state.place, self.state.grain).write_csv())
 
+    def draw_sensors(self) -> None:
+        spec = self.data.specs[self.state.kpi]
+        sensors = self.data.sensors(spec, self.state.place)
+        self.sensor_table.value = sensors.to_pandas()
+        options = {f"— {t('kpi_sensor', self.lang)} —": NO_SENSOR}
+        options.update(
+            {
+                f"{row['sensor_id']} · {row['field']}": f"{row['sensor_id']}|{row['field']}"
+                for row in sensors.iter_rows(named=True)
+            }
+        )
+        kept = self.chooser.value if self.chooser.value in options.values() else NO_SENSOR
+        self.chooser.param.update(options=options, value=kept)
+        self.sensor_note.object = "" if len(sensors) else t("kpi_no_sensor", self.lang)
+        self._draw_raw()
 
-def _freshness(state: views.KpiState, data: views.KpiData, lang: str) -> pn.pane.HTML:
-    banner = views.stale_banner_html(data.freshness(), lang)  # a live source failed: older data shown
-    span = data.span()
-    if span.last_utc is None:
-        return pn.pane.HTML(f"{banner}<p class='freshness'>{t('kpi_no_data', lang)}</p>")
-    local = span.last_utc + dt.timedelta(hours=-4)
-    stale = " <b class='stale'>(" + t("kpi_stale", lang) + ")</b>" if data.stale else ""
-    text = t("kpi_data_until", lang, time=f"{local:%Y-%m-%d %H:%M}")
-    return pn.pane.HTML(f"{banner}<p class='freshness'>{text}{stale}</p>")
+    def _draw_raw(self) -> None:
+        choice = self.chooser.value
+        if not choice:
+            self.raw.objects = []
+            return
+        sensor_id, field = choice.split("|", 1)
+        frame = self.data.raw(sensor_id, field, *self._range())
+        if frame.is_empty():
+            self.raw.objects = [pn.pane.Markdown(t("kpi_no_data", self.lang))]
+            return
+        self.raw.objects = [
+            pn.pane.HoloViews(
+                views.raw_plot(frame, field), css_classes=["raw-plot"], sizing_mode="stretch_width"
+            )
+        ]
+
+    # -- the layout ---------------------------------------------------------------------------
+
+    def layout(self, controls: pn.FlexBox) -> pn.Column:
+        grain = pn.widgets.RadioButtonGroup.from_param(
+            self.state.param.grain,
+            options={t(f"kpi_grain_{g}", self.lang): g for g in self.state.param.grain.objects},
+            css_classes=["grain-selector"],
+        )
+        detail = pn.Column(
+            self.description,
+            pn.Row(grain, self.download),
+            self.table,
+            pn.Card(
+                self.provenance,
+                title=t("kpi_where_from", self.lang),
+                collapsed=True,
+                css_classes=["kpi-provenance"],
+            ),
+            sizing_mode="stretch_width",
+        )
+        drill_down = pn.Column(
+            pn.pane.Markdown(f"#### {t('kpi_sensors_behind', self.lang)}"),
+            self.sensor_note,
+            self.sensor_table,
+            self.chooser,
+            self.raw,
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            self.freshness,
+            controls,
+            self.cards,
+            pn.Row(self.map_place, detail, sizing_mode="stretch_width"),
+            drill_down,
+            sizing_mode="stretch_width",
+        )
 
 
 def build() -> pn.Column:
@@ -242,6 +334,8 @@ def build() -> pn.Column:
     data = views.KpiData()
     if state.kpi not in data.specs:
         state.kpi = views.KpiState.param.kpi.default
+    served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+    shown: list[Dashboard] = []
 
     def dates_to_url() -> None:
         # written once the page is loaded (values set while the session is created miss the URL)
@@ -249,38 +343,27 @@ def build() -> pn.Column:
         if (state.start, state.end) != (start, end):
             state.param.update(start=start, end=end)
 
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.onload(dates_to_url)
-
     def refresh() -> None:
         if data.changed():
             state.version += 1
 
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    if served:
         pn.state.add_periodic_callback(refresh, period=REFRESH_MS)
 
     def body(lang: str) -> pn.Column:
-        watched = [state.param.place, state.param.start, state.param.end, state.param.version]
-
-        def bound(builder, *extra):
-            return pn.panel(
-                pn.bind(lambda *_: builder(state, data, lang), *watched, *extra),
-                defer_load=True,
-                loading_indicator=True,
-            )
-
-        return pn.Column(
-            bound(_freshness),
-            _controls(state, data, lang),
-            bound(_cards, state.param.kpi),
-            pn.Row(
-                bound(_map, state.param.kpi),
-                bound(_detail, state.param.kpi, state.param.grain),
-                sizing_mode="stretch_width",
-            ),
-            bound(_drill_down, state.param.kpi),
-            sizing_mode="stretch_width",
-        )
+        for old in shown:
+            old.close()
+        dashboard = Dashboard(state, data, lang)
+        shown[:] = [dashboard]
+        dashboard.draw_cards()
+        dashboard.draw_freshness()
+        page = dashboard.layout(_controls(state, data, lang))
+        if served and not pn.state.loaded:
+            pn.state.onload(dates_to_url)
+            pn.state.onload(dashboard.draw_all_later)  # the map and the tables once the cards are on screen
+        else:
+            dashboard.draw_all_later()
+        return page
 
     header = header_row(language)
     subtitle = pn.bind(

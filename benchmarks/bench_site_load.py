@@ -23,8 +23,6 @@ import html
 import os
 import random
 import re
-import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -37,7 +35,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_kpi import _env, prepare  # noqa: E402  (the same year, built once)
+from bench_kpi import _env, _free_port, _percentiles, _server_ready, prepare  # noqa: E402  (the same year, built once)
 
 COMMUNES = ["97209", "97213", "97229", "97224", "97222", "97230", "97211", "97228"]
 PRESET_7D, PRESET_12M = 0, 3  # positions of "7d" and "365d" in the preset buttons
@@ -52,12 +50,6 @@ class Session:
     opened_s: float | None = None
     clicks_s: list[float] = field(default_factory=list)
     error: str | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _texts(document) -> str:
@@ -181,9 +173,8 @@ def run(base: str, sessions: int, rounds: int) -> list[Session]:
 def _quantiles(values: list[float]) -> str:
     if not values:
         return "n/a"
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms (n={len(ordered)})"
+    p50, p95, most = _percentiles(values)
+    return f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {most * 1000:.0f} ms (n={len(values)})"
 
 
 class MemoryWatch(threading.Thread):
@@ -233,7 +224,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_http(f"{base}/kpi")
+        _server_ready(f"{base}/kpi")
         print(
             f"machine: {os.cpu_count()} cores, load before {os.getloadavg()[0]:.1f}; server and clients share them"
         )
@@ -250,20 +241,6 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _wait_http(url: str, timeout_s: float = 300.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=30).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer in {timeout_s} s")
 
 
 if __name__ == "__main__":

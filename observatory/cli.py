@@ -55,7 +55,34 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                     f"{path}: {report.rejected} rows quarantined (observatory sql 'SELECT * FROM quarantine')"
                 )
     print(" ".join(f"{key}={value}" for key, value in totals.items()) + f" files={len(files)}")
+    _precompute_kpis(args.warehouse, args.quiet)
     return 0
+
+
+def _precompute_kpis(warehouse: Path | None, quiet: bool) -> None:
+    """Compute the KPI dashboard's range presets for the warehouse just written (so that the
+    dashboard's first view reads them instead of computing); a failure here loses nothing."""
+    import time
+
+    from tqdm import tqdm
+
+    from observatory.config import settings
+    from observatory.kpi.presets import precompute
+    from observatory.warehouse.store import WAREHOUSE_FILE
+
+    path = Path(warehouse) if warehouse is not None else settings().data_dir / WAREHOUSE_FILE
+    began = time.perf_counter()
+    with tqdm(unit="frame", desc="KPI presets", disable=quiet, leave=False) as bar:
+        try:
+            done = precompute(path, progress=lambda key: (bar.set_postfix_str(key), bar.update()))
+        except ObservatoryError as exc:
+            print(
+                f"KPI presets not precomputed ({exc}): the dashboard computes them when asked",
+                file=sys.stderr,
+            )
+            return
+    if done is not None and not quiet:
+        print(f"KPI presets: {done[1]} frames in {time.perf_counter() - began:.1f} s")
 
 
 def emit(frame, fmt: str, max_rows: int = 50) -> None:
@@ -300,6 +327,7 @@ def _refresh_round(args: argparse.Namespace, config: Settings) -> int:
     for status in statuses:
         outcome = "ok" if status.ok else f"failed: {status.error}"
         print(f"{stamp}{status.source:9} {status.rows:>9} rows  {outcome}", flush=True)
+    _precompute_kpis(args.warehouse, args.quiet)  # the file changed, if only its source_status
     return 0 if all(status.ok for status in statuses) else 3
 
 

@@ -9,7 +9,6 @@ import html
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import panel as pn
@@ -20,13 +19,23 @@ from observatory.config import settings
 from observatory.errors import ServiceError
 from observatory.i18n import t
 from observatory.kpi.engine import ISLAND, KpiEngine, Provenance
+from observatory.kpi.presets import (
+    DEFAULT_PRESET,
+    PRESETS,
+    ResultStore,
+    Span,
+    cards_key,
+    compute_key,
+    data_span,
+    preset_range,
+    trend_grain,
+    trend_key,
+    warehouse_version,
+)
 from observatory.kpi.spec import KpiSpec, load_specs
 from observatory.warehouse.refresh import SourceStatus, last_attempts
 from observatory.warehouse.store import WAREHOUSE_FILE, Warehouse
 
-PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
-DEFAULT_PRESET = "30d"
-DAILY_TREND_MAX_DAYS = 92  # longer ranges draw monthly sparklines
 # Okabe & Ito (2008) colour-blind-safe colours for the statuses.
 STATUS_COLOURS = {
     "ok": "#009E73",
@@ -38,8 +47,7 @@ STATUS_COLOURS = {
 _CACHE_ENTRIES = 64
 # One cache per warehouse file for the whole server: every visitor of the same range gets the
 # frames the first one computed (sessions run on the server's one thread; the lock is for others).
-_SHARED_CACHES: dict[Path, OrderedDict[tuple, object]] = {}
-_SHARED_PROVENANCE: dict[Path, dict[str, Provenance]] = {}
+_SHARED_CACHES: dict[Path, OrderedDict[tuple, tuple]] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -100,17 +108,10 @@ class KpiState(param.Parameterized):
         return self
 
 
-@dataclass(frozen=True)
-class Span:
-    """The local days [start, end) of the data in the warehouse, and its last reading (UTC)."""
-
-    start: dt.date
-    end: dt.date
-    last_utc: dt.datetime | None
-
-
 class KpiData:
-    """KPI frames for the dashboard, cached per range and data version.
+    """KPI frames for the dashboard, looked up in this order: the server's memory (one cache per
+    warehouse for every session), the results precomputed for the range presets
+    (:mod:`observatory.kpi.presets`), else computed; always for the warehouse's current version.
 
     The warehouse is opened read-only for each computation and closed at once, so that ingest
     (which needs the file for writing) is never blocked by an open dashboard.
@@ -119,10 +120,10 @@ class KpiData:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else settings().data_dir / WAREHOUSE_FILE
         self.specs: dict[str, KpiSpec] = load_specs()
+        self.results = ResultStore(self.path)
         with _SHARED_LOCK:
-            self._cache: OrderedDict[tuple, object] = _SHARED_CACHES.setdefault(self.path, OrderedDict())
-        with _SHARED_LOCK:  # where each KPI's frames came from, shared like the frames themselves
-            self.provenance: dict[str, Provenance] = _SHARED_PROVENANCE.setdefault(self.path, {})
+            self._cache: OrderedDict[tuple, tuple] = _SHARED_CACHES.setdefault(self.path, OrderedDict())
+        self.provenance: dict[str, Provenance] = {}  # of the frames this session showed last
         self.stale = False  # the last refresh could not read the warehouse: older data shown
         self._seen = self.version()
 
@@ -134,86 +135,77 @@ class KpiData:
             return True
         return False
 
-    def version(self) -> float:
-        """Changes when the warehouse file changes (new ingest): the modification times."""
-        stamps = [
-            p.stat().st_mtime_ns for p in (self.path, self.path.with_suffix(".duckdb.wal")) if p.exists()
-        ]
-        return float(sum(stamps))
+    def version(self) -> str:
+        """Changes when the warehouse file changes (new ingest)."""
+        return warehouse_version(self.path)
 
-    def _cached(self, key: tuple, compute):
-        key = (*key, self.version())
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        try:
-            value = compute()
-        except ServiceError:
-            # The file is held by a writer (ingest running) or gone: keep showing what we had.
-            older = [v for k, v in reversed(self._cache.items()) if k[:-1] == key[:-1]]
-            if not older:
-                raise
-            self.stale = True
-            return older[0]
+    def _cached(self, key: tuple, compute, stored=None):
+        """``key``'s value and the provenance of its KPIs: from memory, from ``stored(version)``
+        (the precomputed results), else ``compute()``."""
+        version = self.version()
+        full = (*key, version)
+        with _SHARED_LOCK:
+            found = self._cache.get(full)
+            if found is not None:
+                self._cache.move_to_end(full)
+        if found is None and stored is not None:
+            found = stored(version)
+        if found is None:
+            try:
+                found = compute()
+            except ServiceError:
+                # The file is held by a writer (ingest running) or gone: keep showing what we had.
+                with _SHARED_LOCK:
+                    older = [v for k, v in reversed(self._cache.items()) if k[:-1] == key]
+                if not older:
+                    raise
+                self.stale = True
+                found = older[0]
+                self.provenance.update(found[1])
+                return found[0]
         self.stale = False
-        self._cache[key] = value
-        while len(self._cache) > _CACHE_ENTRIES:
-            self._cache.popitem(last=False)
-        return value
+        with _SHARED_LOCK:
+            self._cache[full] = found
+            while len(self._cache) > _CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        self.provenance.update(found[1])
+        return found[0]
 
-    def _with_engine(self, work):
+    def _with_engine(self, work) -> tuple[object, dict[str, Provenance]]:
         with Warehouse.open(self.path, read_only=True) as warehouse:
             engine = KpiEngine(warehouse, self.specs)
-            result = work(engine)
-            self.provenance.update(engine.provenance)
-            return result
+            return work(engine), dict(engine.provenance)
+
+    def _frame(self, key: tuple[str, ...]) -> pl.DataFrame:
+        return self._cached(
+            key,
+            lambda: self._with_engine(lambda engine: compute_key(engine, key)),
+            lambda version: self.results.get(version, key),
+        )
 
     def freshness(self) -> dict[str, SourceStatus]:
         """Each live source's last refresh attempt (observatory refresh): ok, error, last success (UTC)."""
 
-        def compute() -> dict[str, SourceStatus]:
+        def compute() -> tuple[dict[str, SourceStatus], dict]:
             with Warehouse.open(self.path, read_only=True) as warehouse:
-                return last_attempts(warehouse)
+                return last_attempts(warehouse), {}
 
         return self._cached(("freshness",), compute)
 
     def span(self) -> Span:
-        def compute() -> Span:
-            def work(engine: KpiEngine) -> Span:
-                first, last = engine.warehouse.con.execute(
-                    "SELECT min(hour), max(hour) FROM readings_hourly"
-                ).fetchone()
-                latest = engine.warehouse.con.execute("SELECT max(time) FROM latest").fetchone()[0]
-                if first is None:
-                    today = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=4)).date()
-                    return Span(today, today + dt.timedelta(days=1), None)
-                local = dt.timedelta(hours=-4)
-                return Span(
-                    (first + local).date(),
-                    (last + local).date() + dt.timedelta(days=1),
-                    latest.replace(tzinfo=dt.UTC) if latest is not None else None,
-                )
+        def stored(version: str) -> tuple[Span, dict] | None:
+            span = self.results.span(version)
+            return (span, {}) if span is not None else None
 
-            return self._with_engine(work)
-
-        return self._cached(("span",), compute)
+        return self._cached(("span",), lambda: self._with_engine(lambda e: data_span(e.warehouse)), stored)
 
     def cards(self, start: str, end: str) -> pl.DataFrame:
         """Every KPI for every place over [start, end) and over the range of the same length before."""
-        return self._cached(
-            ("cards", start, end),
-            lambda: self._with_engine(
-                lambda e: e.compute(start=start, end=end, grain="range", previous=True)
-            ),
-        )
+        return self._frame(cards_key(start, end))
 
     def trend(self, start: str, end: str) -> pl.DataFrame:
         """Every KPI for every place, per day (per month beyond DAILY_TREND_MAX_DAYS days)."""
-        grain = trend_grain(start, end)
-        return self._cached(
-            ("trend", start, end, grain),
-            lambda: self._with_engine(lambda e: e.compute(start=start, end=end, grain=grain)),
-        )
+        return self._frame(trend_key(start, end))
 
     def table(self, start: str, end: str, place: str, grain: str) -> pl.DataFrame:
         """The rows `observatory kpi --commune PLACE --from START --to END --grain GRAIN` prints
@@ -237,26 +229,19 @@ class KpiData:
         measurements = sorted({p.split(".", 1)[0] for p in pairs})
         fields = sorted({p.split(".", 1)[1] for p in pairs})
         if not measurements:
-            return pl.DataFrame(
-                schema={
-                    "sensor_id": pl.String,
-                    "kind": pl.String,
-                    "insee": pl.String,
-                    "field": pl.String,
-                    "unit": pl.String,
-                }
-            )
+            return pl.DataFrame(schema=SENSOR_COLUMNS)
 
-        def work(engine: KpiEngine) -> pl.DataFrame:
-            return engine.warehouse.sql(
-                "SELECT DISTINCT s.sensor_id, s.kind, s.insee, h.field, s.unit FROM sensors s "
-                "JOIN series sr USING (sensor_id) JOIN (SELECT DISTINCT sensor_id, field FROM latest) h USING (sensor_id) "
-                "WHERE sr.measurement IN (SELECT unnest(?)) AND h.field IN (SELECT unnest(?)) "
-                "AND (? = '972' OR s.insee = ?) ORDER BY s.sensor_id, h.field",
-                [measurements, fields, place, place],
+        every = self._cached(("sensor_fields",), lambda: self._with_engine(_sensor_fields))
+        return (
+            every.filter(
+                pl.col("measurement").is_in(measurements)
+                & pl.col("field").is_in(fields)
+                & ((pl.lit(place) == ISLAND) | (pl.col("insee") == place))
             )
-
-        return self._cached(("sensors", spec.id, place), lambda: self._with_engine(work))
+            .select(list(SENSOR_COLUMNS))
+            .unique()
+            .sort("sensor_id", "field")
+        )
 
     def raw(self, sensor_id: str, field: str, start: str, end: str) -> pl.DataFrame:
         """Every reading of one sensor's field in the range (times UTC)."""
@@ -267,6 +252,23 @@ class KpiData:
                 lambda e: e.warehouse.readings(sensor_ids=[sensor_id], fields=[field], start=lo, end=hi)
             ),
         )
+
+
+def _sensor_fields(engine: KpiEngine) -> pl.DataFrame:
+    """Every sensor with each of its measurements and fields (one query, filtered per KPI and place)."""
+    return engine.warehouse.sql(
+        "SELECT DISTINCT s.sensor_id, s.kind, s.insee, sr.measurement, h.field, s.unit FROM sensors s "
+        "JOIN series sr USING (sensor_id) JOIN (SELECT DISTINCT sensor_id, field FROM latest) h USING (sensor_id)"
+    )
+
+
+SENSOR_COLUMNS = {
+    "sensor_id": pl.String,
+    "kind": pl.String,
+    "insee": pl.String,
+    "field": pl.String,
+    "unit": pl.String,
+}
 
 
 def place_filter(place: str) -> pl.Expr:
@@ -287,18 +289,6 @@ def local_bounds(start: str, end: str) -> tuple[dt.datetime, dt.datetime]:
 
     lo, hi = local_day_bounds(start, end)
     return lo.replace(tzinfo=dt.UTC), hi.replace(tzinfo=dt.UTC)
-
-
-def trend_grain(start: str, end: str) -> str:
-    days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days
-    return "day" if days <= DAILY_TREND_MAX_DAYS else "month"
-
-
-def preset_range(preset: str, span: Span) -> tuple[str, str]:
-    """The local days [start, end) a preset covers, ending with the last day of data."""
-    days = PRESETS.get(preset)
-    start = span.start if days is None else max(span.start, span.end - dt.timedelta(days=days))
-    return start.isoformat(), span.end.isoformat()
 
 
 def range_of(state: KpiState, span: Span) -> tuple[str, str]:
@@ -379,6 +369,61 @@ def card_html(
     )
 
 
+def cards_view_html(data: KpiData, place: str, kpi: str, start: str, end: str, language: str) -> str:
+    """Every KPI's card for ``place`` over [start, end), grouped by domain; what the cards show is
+    also written as attributes of the view (browser tests and the latency benchmark wait on them)."""
+    cards = data.cards(start, end).filter(place_filter(place))
+    current = dt.date.fromisoformat(start)
+    now = {row["kpi_id"]: row for row in cards.filter(period_filter(current)).iter_rows(named=True)}
+    before = dict(cards.filter(~period_filter(current)).select("kpi_id", "value").iter_rows())
+    trend = dict(
+        data.trend(start, end)
+        .filter(place_filter(place))
+        .sort("kpi_id", "period_start")
+        .group_by("kpi_id", maintain_order=True)
+        .agg("value")
+        .iter_rows()
+    )
+    sections = []
+    for domain, specs in domain_of(data.specs).items():
+        items = []
+        for spec in specs:
+            current_row = now.get(spec.id)
+            items.append(
+                card_html(
+                    spec,
+                    current_row["value"] if current_row else None,
+                    before.get(spec.id),
+                    current_row["status"] if current_row else "no_data",
+                    trend.get(spec.id, []),
+                    language,
+                    spec.id == kpi,
+                )
+            )
+        sections.append(
+            f"<h3 class='kpi-domain'>{t('kpi_domain_' + domain, language)}</h3>"
+            f"<div style='display:flex;flex-wrap:wrap'>{''.join(items)}</div>"
+        )
+    shown = (
+        f"data-place='{place}' data-start='{start}' data-end='{end}' data-kpi='{html.escape(kpi, quote=True)}' "
+        f"data-lang='{language}'"
+    )
+    return f"<div class='kpi-view' {shown}>{''.join(sections)}</div>"
+
+
+def shown_html(tag: str, text: str, **shown: str) -> str:
+    """``<tag data-key='value' ...>text</tag>``: what a part of the page shows, as attributes that
+    browser tests and the latency benchmark wait on."""
+    attributes = " ".join(f"data-{key}='{html.escape(value, quote=True)}'" for key, value in shown.items())
+    return f"<{tag} {attributes}>{html.escape(text)}</{tag}>"
+
+
+def range_text(start: str, end: str, language: str) -> str:
+    """The local days [start, end) as the page shows them: from the first day to the last."""
+    last = dt.date.fromisoformat(end) - dt.timedelta(days=1)
+    return t("kpi_period", language, first=start, last=last.isoformat())
+
+
 # Cards in a responsive grid, one per domain under its heading: 2 columns on a 390 px phone, 5-6 on
 # a 1280 px laptop or projector; sizes in rem so that the browser's font setting scales them.
 # The app wraps each domain's cards in a flex row with an inline style: the grid overrides it.
@@ -437,11 +482,13 @@ def kpi_map(spec: KpiSpec, values: pl.DataFrame, language: str, width: int = 560
     finite = frame["value"].dropna()
     clim = (float(finite.min()), float(finite.max())) if len(finite) and finite.min() < finite.max() else None
     cmap = "cividis_r" if spec.direction == "lower_is_better" else "cividis"
+    # The labels of the colour bar and of the hover stay those of the first drawing when the
+    # dashboard redraws the map with another KPI's values: the title alone names the KPI.
     return choropleth(
         frame,
         "value",
-        label=f"{spec.title[language]} ({spec.unit})",
-        title=spec.title[language],
+        label=t("kpi_value", language),
+        title=f"{spec.title[language]} ({spec.unit})",
         language=language,
         hover=[("status_text", t("kpi_status", language))],
         formats={"value": "{0,0.00}"},

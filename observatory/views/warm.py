@@ -15,11 +15,18 @@ log = logging.getLogger(__name__)
 
 
 def warm() -> None:
-    """Compute what first views need: the population exposed to cyclone winds (KPI app)."""
+    """Compute what first views need: the population exposed to cyclone winds, then the KPI
+    dashboard's range presets when the last ingest did not (data written by an older release)."""
     from observatory.kpi.formulas import exposed_share_by_commune
+    from observatory.kpi.presets import precompute
+    from observatory.warehouse.store import WAREHOUSE_FILE
 
+    config = settings()
     try:
-        exposed_share_by_commune(settings())
+        exposed_share_by_commune(config)
+        warehouse = config.data_dir / WAREHOUSE_FILE
+        if warehouse.exists():
+            precompute(warehouse)
     except ObservatoryError as exc:  # e.g. reference data not fetched yet: the apps will say so
         log.warning("cache warm-up skipped: %s", exc)
 

@@ -5,6 +5,7 @@ the language switch; no request leaves the machine (``page`` fixture)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -118,3 +119,32 @@ def test_switching_to_english(page, served):
         load_specs()["elec_use_per_capita"].title["en"], timeout=_LOAD_MS
     )
     assert _query(page)["lang"] == "en"
+
+
+def test_an_indicator_picked_redraws_the_map_and_the_table(page, served):
+    _open(page, f"{served}/kpi?commune=97209")
+    water = load_specs()["water_use_per_capita"]
+    page.locator(".kpi-selector select").select_option(label=water.title["fr"])
+    expect(page.locator(".kpi-view")).to_have_attribute("data-kpi", water.id)
+    caption = page.locator(".kpi-map-caption [data-kpi]")
+    expect(caption).to_have_attribute("data-kpi", water.id, timeout=30_000)
+    query = _query(page)
+    last = dt.date.fromisoformat(query["to"]) - dt.timedelta(days=1)
+    expect(caption).to_have_text(t("kpi_period", "fr", first=query["from"], last=last.isoformat()))
+    heading = page.locator(".kpi-description h3")
+    expect(heading).to_have_text(water.title["fr"])
+    expect(heading).to_have_attribute("data-place", "97209")
+    cells = page.locator(".kpi-table .tabulator-cell[tabulator-field='kpi_id']")
+    expect(cells.first).to_have_text(water.id)
+    assert set(cells.all_inner_texts()) == {water.id}  # the table follows the indicator too
+
+
+def test_a_sensor_picked_draws_its_raw_readings(page, served):
+    _open(page, f"{served}/kpi?commune=97209&kpi=pm10_mean")
+    rows = page.locator(".sensor-table .tabulator-row")
+    expect(rows.first).to_be_visible(timeout=30_000)
+    assert page.locator(".raw-plot").count() == 0  # nothing read before a sensor is picked
+    options = page.locator(".sensor-selector select option").all_inner_texts()
+    sensor = next(o for o in options if o.startswith("air-97209"))
+    page.locator(".sensor-selector select").select_option(label=sensor)
+    expect(page.locator(".raw-plot canvas").first).to_be_visible(timeout=60_000)
