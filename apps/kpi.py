@@ -7,7 +7,6 @@ import datetime as dt
 import html
 import io
 
-import holoviews as hv
 import panel as pn
 
 from observatory.i18n import t
@@ -120,11 +119,10 @@ class Dashboard:
         self.state, self.data, self.lang = state, data, lang
         self.freshness = pn.pane.HTML(sizing_mode="stretch_width")
         self.cards = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["kpi-cards"])
-        self.redraw = hv.streams.Stream.define("Redraw", n=0)()
-        polygons = hv.DynamicMap(self._map, streams=[self.redraw])
-        hv.streams.Selection1D(source=polygons).add_subscriber(self._tapped)
-        self.map = pn.pane.HoloViews(polygons, css_classes=["kpi-map"])
-        self.map_place = pn.Column()  # the map joins the page at its first drawing, after the cards
+        self.choropleth = views.KpiMap(lang, on_tap=self._tapped)
+        self.map = pn.pane.Bokeh(self.choropleth.figure)
+        # the map joins the page at its first drawing, after the cards
+        self.map_place = pn.Column(css_classes=["kpi-map"])
         self.map_caption = pn.pane.HTML(css_classes=["kpi-map-caption"])
         self.description = pn.pane.HTML(css_classes=["kpi-description"], sizing_mode="stretch_width")
         self.table = pn.widgets.Tabulator(
@@ -197,6 +195,8 @@ class Dashboard:
     def draw_cards(self) -> None:
         start, end = self._range()
         state = self.state
+        order = self.choropleth.order
+        self.choropleth.source.selected.indices = [order.index(state.place)] if state.place in order else []
         self.cards.object = views.cards_view_html(self.data, state.place, state.kpi, start, end, self.lang)
 
     def draw_freshness(self) -> None:
@@ -212,25 +212,17 @@ class Dashboard:
         self.freshness.object = f"{banner}<p class='freshness'>{text}{stale}</p>"
 
     def draw_map(self) -> None:
-        if self.map_place.objects:
-            self.redraw.event(n=self.redraw.n + 1)  # new values in the same figure
-        else:
-            self.map_place.objects = [self.map, self.map_caption]
         start, end = self._range()
         spec = self.data.specs[self.state.kpi]
+        self.choropleth.show(spec, views.commune_values(spec, self.data.cards(start, end), start))
         self.map_caption.object = views.shown_html(
             "div", views.range_text(start, end, self.lang), kpi=spec.id, start=start, end=end
         )
+        if not self.map_place.objects:
+            self.map_place.objects = [self.map, self.map_caption]
 
-    def _map(self, n: int = 0):
-        start, _ = self._range()
-        spec = self.data.specs[self.state.kpi]
-        values = views.commune_values(spec, self.data.cards(*self._range()), start)
-        return views.kpi_map(spec, values, self.lang)
-
-    def _tapped(self, index: list[int]) -> None:
-        if index:
-            self.state.place = list(communes()["insee"])[index[0]]
+    def _tapped(self, insee: str) -> None:
+        self.state.place = insee
 
     def draw_detail(self) -> None:
         state, lang = self.state, self.lang

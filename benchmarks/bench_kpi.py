@@ -382,10 +382,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/observatory-bench-kpi"))
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--no-engine", action="store_true", help="the served dashboard only")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = prepare(args.workdir, args.days)
-    bench_engine(data)
+    if not args.no_engine:
+        bench_engine(data)
     if not args.no_browser:
         bench_browser(data)
 
