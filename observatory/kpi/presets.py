@@ -90,17 +90,34 @@ def cards_key(start: str, end: str) -> tuple[str, ...]:
     return ("cards", start, end)
 
 
+def grain_key(start: str, end: str, grain: str) -> tuple[str, ...]:
+    """Every KPI and place per ``grain`` (day, month or year) over [start, end)."""
+    return ("grain", start, end, grain)
+
+
 def trend_key(start: str, end: str) -> tuple[str, ...]:
-    """Every KPI and place per day (per month beyond DAILY_TREND_MAX_DAYS days) over [start, end)."""
-    return ("trend", start, end, trend_grain(start, end))
+    """The sparklines: per day up to DAILY_TREND_MAX_DAYS days, per month beyond."""
+    return grain_key(start, end, trend_grain(start, end))
+
+
+def preset_keys(span: Span) -> list[tuple[str, ...]]:
+    """What the dashboard reads for each preset: the cards, the sparklines, and the table per
+    day (its default grain), without repeats (presets longer than the data are all of it)."""
+    keys: list[tuple[str, ...]] = []
+    for preset in PRESETS:
+        start, end = preset_range(preset, span)
+        for key in (cards_key(start, end), trend_key(start, end), grain_key(start, end, "day")):
+            if key not in keys:
+                keys.append(key)
+    return keys
 
 
 def compute_key(engine: KpiEngine, key: tuple[str, ...]) -> pl.DataFrame:
-    """The frame a ``cards_key`` or ``trend_key`` names."""
+    """The frame a ``cards_key`` or ``grain_key`` names."""
     kind, start, end = key[:3]
     if kind == "cards":
         return engine.compute(start=start, end=end, grain="range", previous=True)
-    if kind == "trend":
+    if kind == "grain":
         return engine.compute(start=start, end=end, grain=key[3])
     raise ValueError(f"no KPI frame is named {key!r}")
 
@@ -178,7 +195,7 @@ class ResultStore:
 
 
 def precompute(warehouse_path: Path, progress: Callable[[str], None] | None = None) -> tuple[str, int] | None:
-    """Compute the cards and sparklines of every preset for the warehouse as it is now; returns
+    """Compute what the dashboard reads for every preset (``preset_keys``) for the warehouse as it is now; returns
     (version, frames written), or None when the warehouse changed during the computation (the
     results are then dropped: the next writer computes them again)."""
     store = ResultStore(warehouse_path)
@@ -187,11 +204,7 @@ def precompute(warehouse_path: Path, progress: Callable[[str], None] | None = No
     with Warehouse.open(warehouse_path, read_only=True) as warehouse:
         span = data_span(warehouse)
         engine = KpiEngine(warehouse)
-        keys = []
-        for preset in PRESETS:
-            start, end = preset_range(preset, span)
-            keys += [k for k in (cards_key(start, end), trend_key(start, end)) if k not in keys]
-        for key in keys:
+        for key in preset_keys(span):
             if store.get(version, key) is not None:
                 continue
             if progress is not None:

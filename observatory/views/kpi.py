@@ -28,8 +28,8 @@ from observatory.kpi.presets import (
     cards_key,
     compute_key,
     data_span,
+    grain_key,
     preset_range,
-    trend_grain,
     trend_key,
     warehouse_version,
 )
@@ -211,14 +211,7 @@ class KpiData:
     def table(self, start: str, end: str, place: str, grain: str) -> pl.DataFrame:
         """The rows `observatory kpi --commune PLACE --from START --to END --grain GRAIN` prints
         (computed for every place at once and cached, so that picking a commune costs nothing)."""
-        if grain == trend_grain(start, end):
-            every = self.trend(start, end)
-        else:
-            every = self._cached(
-                ("table", start, end, grain),
-                lambda: self._with_engine(lambda e: e.compute(start=start, end=end, grain=grain)),
-            )
-        return every.filter(place_filter(place))
+        return self._frame(grain_key(start, end, grain)).filter(place_filter(place))
 
     def sensors(self, spec: KpiSpec, place: str) -> pl.DataFrame:
         """The sensors a KPI reads in ``place``: sensor_id, kind, commune, field, unit."""

@@ -18,14 +18,13 @@ from polars.testing import assert_frame_equal
 from observatory.errors import ServiceError
 from observatory.kpi.engine import KpiEngine
 from observatory.kpi.presets import (
-    PRESETS,
     ResultStore,
     cards_key,
     compute_key,
     data_span,
     precompute,
+    preset_keys,
     preset_range,
-    trend_key,
     warehouse_version,
 )
 from observatory.views.kpi import KpiData
@@ -43,12 +42,7 @@ def site(tmp_path: Path, site_dir: Path) -> Path:
 
 def _keys(warehouse_file: Path) -> list[tuple[str, ...]]:
     with Warehouse.open(warehouse_file, read_only=True) as warehouse:
-        span = data_span(warehouse)
-    keys = []
-    for preset in PRESETS:
-        start, end = preset_range(preset, span)
-        keys += [k for k in (cards_key(start, end), trend_key(start, end)) if k not in keys]
-    return keys
+        return preset_keys(data_span(warehouse))
 
 
 def _cli(*args: str, data: Path) -> str:
@@ -61,8 +55,9 @@ def test_every_preset_is_computed_and_equals_the_engine(site):
     warehouse_file = site / WAREHOUSE_FILE
     version, written = precompute(warehouse_file)
     keys = _keys(warehouse_file)
-    # nine days of data: the 7-day preset, and the others all cover the nine days (one range)
-    assert written == len(keys) == 4 and {k[0] for k in keys} == {"cards", "trend"}
+    # nine days of data: the 7-day preset, and the others all cover the nine days (one range);
+    # each with its cards, and its days (the sparklines and the table per day: one frame)
+    assert written == len(keys) == 4 and [k[0] for k in keys] == ["cards", "grain"] * 2
     assert version == warehouse_version(warehouse_file)  # reading the warehouse did not change it
     store = ResultStore(warehouse_file)
     with Warehouse.open(warehouse_file, read_only=True) as warehouse:
