@@ -359,11 +359,10 @@ class Warehouse:
             condition, params = _filters(sensor_ids, insee, fields, start, end, "r.hour")
             # Hourly-or-coarser aggregates from the rollup kept at ingest (exact, not sampled);
             # hourly ones are its rows as they are.
+            if bucket == "1h":
+                return self._hourly_rows(_HOURLY_VALUES[agg], condition, params)
             query = (
-                f"SELECT r.hour::TIMESTAMP_NS AS time, r.sensor_id, r.measurement, r.field, {_HOURLY_VALUES[agg]} AS value "
-                f"FROM readings_hourly r WHERE {condition} ORDER BY r.sensor_id, r.field, time"
-                if bucket == "1h"
-                else f"SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', r.hour)::TIMESTAMP_NS AS time, r.sensor_id, "
+                f"SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', r.hour)::TIMESTAMP_NS AS time, r.sensor_id, "
                 f"any_value(r.measurement) AS measurement, r.field, {_ROLLUP_AGGREGATES[agg]} AS value "
                 f"FROM readings_hourly r WHERE {condition} GROUP BY ALL ORDER BY r.sensor_id, r.field, time"
             )
@@ -385,6 +384,32 @@ class Warehouse:
         frame = self.sql(query, params)
         return frame.with_columns(
             pl.col("time").cast(pl.Datetime("ns", "UTC")), pl.col("value").cast(pl.Float64)
+        )
+
+    def _hourly_rows(self, value: str, condition: str, params: list) -> pl.DataFrame:
+        """Rows of the hourly rollup in (sensor_id, field, time) order. DuckDB sorts an integer
+        rank of each series and the names are attached afterwards: sorting the 2.4 M hourly rows
+        of a year with their three strings took 1.04 of 1.05 s (bench_year_queries.py), this 0.3 s."""
+        series = self.sql(
+            "SELECT sensor_id, field, any_value(measurement) AS measurement FROM sensor_series "
+            "GROUP BY ALL ORDER BY sensor_id, field"
+        ).with_row_index("rank")
+        self.con.register("_series_rank", series.select("rank", "sensor_id", "field").to_arrow())
+        try:
+            rows = self.sql(
+                f"SELECT k.rank, r.hour::TIMESTAMP_NS AS time, {value} AS value FROM readings_hourly r "
+                f"JOIN _series_rank k ON k.sensor_id = r.sensor_id AND k.field = r.field "
+                f"WHERE {condition} ORDER BY k.rank, time",
+                params,
+            )
+        finally:
+            self.con.unregister("_series_rank")
+        return rows.join(series, on="rank", how="left", maintain_order="left").select(
+            pl.col("time").cast(pl.Datetime("ns", "UTC")),
+            "sensor_id",
+            "measurement",
+            "field",
+            pl.col("value").cast(pl.Float64),
         )
 
     def latest(self, sensor_ids: Sequence[str] | None = None) -> pl.DataFrame:
