@@ -1,8 +1,9 @@
 """Line-protocol parsing speed: a synthetic file from ~60 sensors, read plain, gzipped and in memory.
 
-Usage: python benchmarks/bench_line_protocol_parse.py [--lines 1000000] [--repeat 3]
+Usage: python benchmarks/bench_line_protocol_parse.py [--lines 1000000] [--repeat 3] [--reference-lines 100000]
 Prints lines/s and fields/s of the fastest of ``--repeat`` runs, by wall clock and per CPU second
-(all threads; steadier than wall time on a shared machine); asserts nothing.
+(all threads; steadier than wall time on a shared machine), and the same for the byte-level
+reference parser alone (``fast_path=False``) on the first ``--reference-lines``; asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from observatory.sources.line_protocol import parse_lines, read_line_protocol
+from observatory.sources.line_protocol import COMPILED, parse_lines, read_line_protocol
 
 T0_NS = 1_700_000_000_000_000_000
 STEP_NS = 60_000_000_000  # one reading per sensor per minute
@@ -71,8 +72,18 @@ def stream(path: Path, batch_lines: int) -> tuple[int, int]:
     return lines, fields
 
 
-def in_memory(data: bytes) -> tuple[int, int]:
-    result = parse_lines(data, default_time_ns=0)
+def first_lines_end(data: bytes, n_lines: int) -> int:
+    """The offset just past the first ``n_lines`` lines of ``data``."""
+    end = 0
+    for _ in range(n_lines):
+        end = data.find(b"\n", end) + 1
+        if end == 0:
+            return len(data)
+    return end
+
+
+def in_memory(data: bytes, fast_path: bool = True) -> tuple[int, int]:
+    result = parse_lines(data, default_time_ns=0, fast_path=fast_path)
     return result.lines, result.points.height
 
 
@@ -81,6 +92,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--batch-lines", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reference-lines", type=int, default=100_000)
     args = parser.parse_args()
 
     print(
@@ -88,6 +100,8 @@ def main() -> None:
     )
     data = synthetic_lines(args.lines)
     print(f"{args.lines:,} lines, {len(data) / 1e6:.1f} MB, batch_lines={args.batch_lines:,}")
+    print(f"compiled pass (_lineproto): {'in use' if COMPILED else 'NOT BUILT: byte-level parser only'}")
+    reference = data[: first_lines_end(data, args.reference_lines)]
     with tempfile.TemporaryDirectory() as folder:
         plain = Path(folder) / "sensors.lp"
         plain.write_bytes(data)
@@ -97,12 +111,14 @@ def main() -> None:
             "read_line_protocol, plain file": lambda: stream(plain, args.batch_lines),
             "read_line_protocol, gzip file": lambda: stream(packed, args.batch_lines),
             "parse_lines, bytes in memory": lambda: in_memory(data),
+            f"byte-level parser, {args.reference_lines:,} lines": lambda: in_memory(reference, False),
         }
         for name, run in runs.items():
             seconds, cpu_s, lines, fields = best_of(args.repeat, run)
+            size = len(reference) if name.startswith("byte-level") else len(data)
             print(
                 f"{name:32s} {seconds:6.2f} s  {lines / seconds:10,.0f} lines/s  "
-                f"{fields / seconds:11,.0f} fields/s  {len(data) / seconds / 1e6:5.1f} MB/s  "
+                f"{fields / seconds:11,.0f} fields/s  {size / seconds / 1e6:5.1f} MB/s  "
                 f"(CPU {cpu_s:5.2f} s: {lines / cpu_s:10,.0f} lines per CPU s)"
             )
 

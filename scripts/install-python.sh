@@ -20,9 +20,20 @@ if [ ! -x "$VENV/bin/python" ]; then
         fi
     fi
 fi
-# Reinstall only when the pins changed since the last install.
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+# Reinstall only when the pins or the compiled sources (setup.py, observatory/**/*.c) changed
+# since the last install, or the built extension is missing; pip builds it in place.
+stamp="$VENV/.installed-$(cat pyproject.toml setup.py $(find observatory -name '*.c' | sort) | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ] || ! compgen -G "observatory/sources/_lineproto*.so" >/dev/null; then
+    # the line-protocol extension is compiled at install: a C compiler and Python's headers
+    include="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    if ! command -v cc >/dev/null 2>&1 || [ ! -f "$include/Python.h" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev python3-dev
+        else
+            echo "observatory compiles a C extension: install gcc and Python's headers (apt-get install gcc python3-dev)" >&2
+            exit 1
+        fi
+    fi
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS:-test}]"
     rm -f "$VENV"/.installed-*

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the real-services and browser tests need (tests/services.py):
 # PostgreSQL 15 + PostGIS 3, InfluxDB 1.x, Mosquitto, Chromium and nginx (the reverse proxy in
-# front of the site). A no-op when all are present.
+# front of the site), and the C compiler and Python headers that build the line-protocol
+# extension (observatory/sources/_lineproto.c) at `pip install -e .`. A no-op when all are present.
 # As root it installs what is missing; otherwise it says what is missing and how to install it,
 # and exits 0 (the tests then skip those services, or fail when CI=true).
 set -euo pipefail
 
-PACKAGES=(postgresql-15-postgis-3 postgresql-15 influxdb mosquitto chromium nginx-light)
+PACKAGES=(postgresql-15-postgis-3 postgresql-15 influxdb mosquitto chromium nginx-light gcc libc6-dev python3-dev)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian-based system (no dpkg-query)." >&2

@@ -27,13 +27,20 @@ false 0.0; integers beyond 2**53 round to the nearest float64), string fields to
 ``text_readings``; ``series`` keeps each series' full tag set as JSON. Exact typed values come
 from ``iter_entries`` / ``parse_line``.
 
-Speed: lines without a quote, backslash or control byte (nearly all sensor data) are parsed
-column-wise with Polars string kernels; every other line, and any line the column-wise pass
-cannot vouch for, goes through the byte-level parser, which is the reference for both.
+Speed: lines without a quote (nearly all sensor data) go through a compiled pass
+(``_lineproto.c``, built by ``pip install -e .``), which hands back every line it cannot vouch
+for (escapes, control bytes, bad values, repeated field keys, out-of-range numbers); those, and
+lines holding a quote, go through the byte-level parser, the reference for both. Without the
+compiled module (a source tree never built), every line takes the byte-level parser: the same
+answers, some sixty times slower (``COMPILED`` says which; CI requires the compiled one). The
+column-wise Polars pass that preceded it is gone rather than kept as a fallback: it took 3.5
+times as long (benchmarks/bench_line_protocol_parse.py, a million lines: 1.39 s against 0.40 s)
+and was a second set of number rules to keep in step with the reference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -47,10 +54,17 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from observatory.errors import DataFormatError, ParameterError, did_you_mean
 from observatory.sources import base
+
+try:
+    from observatory.sources import _lineproto
+except ImportError:  # a source tree not built with `pip install -e .`: see the module docstring
+    _lineproto = None
+if getattr(_lineproto, "VERSION", None) != 1:  # a stale build of an older _lineproto.c
+    _lineproto = None
+COMPILED = _lineproto is not None  # the compiled pass is in use (tests require it under CI)
 
 PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}  # ns per timestamp unit
 DEFAULT_BATCH_LINES = 100_000  # lines per batch when streaming
@@ -146,17 +160,29 @@ class ParseResult:
     lines: int
     first_line: int = 1
     source: str | None = None
+    # per numeric point (row of ``readings``): its (sensor_id, measurement, field) in pair_keys
+    pairs: np.ndarray | None = None
+    pair_keys: tuple[tuple[str, str, str], ...] | None = None
 
     @property
     def readings(self) -> pl.DataFrame:
         """Numeric and bool fields in the canonical long format (value float64)."""
-        return self.points.filter(pl.col("kind") != "string").select(list(READINGS_SCHEMA))
+        return self._split()[0]
 
     @property
     def text_readings(self) -> pl.DataFrame:
         """String fields in the canonical long format (value Utf8)."""
-        strings = self.points.filter(pl.col("kind") == "string")
-        return strings.select(*list(READINGS_SCHEMA)[:-1], pl.col("text").alias("value"))
+        return self._split()[1]
+
+    def _split(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        strings = self.points.get_column("kind") == "string"
+        if not strings.any():  # sensor data: no copy, no filter
+            return self.points.select(list(READINGS_SCHEMA)), pl.DataFrame(schema=TEXT_READINGS_SCHEMA)
+        text = self.points.filter(strings)
+        return (
+            self.points.filter(~strings).select(list(READINGS_SCHEMA)),
+            text.select(*list(READINGS_SCHEMA)[:-1], pl.col("text").alias("value")),
+        )
 
     def rejects_frame(self) -> pl.DataFrame:
         """The rejected entries as a DataFrame (line_no, reason, text)."""
@@ -630,162 +656,74 @@ class _SeriesTable:
 
 
 # ---------------------------------------------------------------------------------------------
-# The column-wise pass over plain lines.
-
-# Polars' casts accept exactly line protocol's number syntax once the first character is
-# screened (no '+', no letters: '-inf' and '-nan' are caught as non-finite); the hypothesis tests
-# in tests/sources/test_line_protocol.py hold the two parsers to that.
-_NUMBER_HEADS = list("-.0123456789")
-_DIGITS = list("0123456789")
-_TRUE = ["t", "T", "true", "True", "TRUE"]
-_FALSE = ["f", "F", "false", "False", "FALSE"]
+# The compiled pass over plain lines (_lineproto.c): fields as columns, the series key of each
+# line delimited there and checked here once per distinct key.
 
 
-def _plain_lines(buf: bytes, starts: np.ndarray, lfs: np.ndarray, rows: np.ndarray, crlf: bool) -> pl.Series:
-    """The lines ``rows`` as a Polars Series, without their line ending. The buffer is viewed
-    as binary (other lines may hold invalid UTF-8) and only the gathered rows become text; a row
-    that is not UTF-8 after all turns null and goes to the byte-level parser."""
-    offsets = np.empty(len(starts) + 1, np.int64)
-    offsets[:-1] = starts
-    offsets[-1] = lfs[-1] + 1
-    array = pa.Array.from_buffers(
-        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
-    )
-    lines = pl.Series("line", array)
-    everything = len(rows) == len(starts)  # rows is ascending: all lines, in order
-    lines = (lines if everything else lines.gather(rows)).cast(pl.String, strict=False).str.strip_suffix("\n")
-    return lines.str.strip_suffix("\r") if crlf else lines
+def _series_of(raw_key: bytes, series: _SeriesTable) -> int:
+    """The series index of a plain line's measurement and tags (the bytes before its first
+    space), or -1 when they are not valid: the byte-level parser then words the reason."""
+    raw = raw_key + b" "
+    try:
+        raw_name, stop = _token(_MEASUREMENT_RE, _UNESCAPE_MEASUREMENT, raw, 0, len(raw))
+        tags, stop = _parse_tags(raw, stop, len(raw))
+        measurement = _decode(raw_name, 0, "measurement")
+    except (_Syntax, _Truncated):
+        return -1
+    if not raw_name or stop != len(raw) - 1 or raw.startswith(b"#"):
+        return -1
+    return series.add(measurement, tags)
 
 
-def _series_lookup(keys: pl.Series, series: _SeriesTable) -> pl.DataFrame:
-    """Per distinct measurement+tags text: its series index in ``series`` (null if invalid)."""
-    distinct = keys.unique(maintain_order=True).drop_nulls().to_list()
-    index: list[int | None] = []
-    for key in distinct:
-        raw = key.encode() + b" "
+def _field_of(raw_name: bytes, names: dict[bytes, int], texts: list[str]) -> int:
+    """The index of a field key in ``texts`` (added when new), -1 if it is not UTF-8."""
+    found = names.get(raw_name)
+    if found is None:
         try:
-            raw_name, stop = _token(_MEASUREMENT_RE, _UNESCAPE_MEASUREMENT, raw, 0, len(raw))
-            tags, stop = _parse_tags(raw, stop, len(raw))
-        except (_Syntax, _Truncated):
-            index.append(None)
-            continue
-        if not raw_name or stop != len(raw) - 1 or raw.startswith(b"#"):
-            index.append(None)
-            continue
-        index.append(series.add(raw_name.decode(), tags))
-    return pl.DataFrame({"key": distinct, "series": index}, schema={"key": pl.String, "series": pl.UInt32})
-
-
-def _fast_fields(parts: pl.DataFrame) -> pl.DataFrame:
-    """One row per field of ``parts`` (row, series, time_ns, fs): row, series, time_ns, field,
-    kind, value, and ok (false where the byte-level parser must decide)."""
-    kv = pl.col("kv").str.splitn("=", 2)
-    raw = pl.col("raw")
-    fields = (
-        parts.lazy()
-        .select("row", "series", "time_ns", pl.col("fs").str.split(",").alias("kv"))
-        .explode("kv")
-        .select(
-            "row",
-            "series",
-            "time_ns",
-            kv.struct.field("field_0").alias("field"),
-            kv.struct.field("field_1").alias("raw"),
-        )
-        .with_columns(
-            number=raw.str.slice(0, 1).is_in(_NUMBER_HEADS),
-            value=raw.cast(pl.Float64, strict=False),
-            # a hash of (row, field) repeats when a line repeats a field key; a collision only
-            # sends the line to the byte-level parser
-            pair=pl.col("field").hash(seed=7) ^ pl.col("row").cast(pl.UInt64),
-        )
-        .collect()
-    )
-    # Nearly every sensor value is a float: its cast above is the answer (an 'i' or 'u' suffix
-    # makes the cast fail), and only the other rows need the typed rules below.
-    floats = fields.get_column("number") & fields.get_column("value").is_not_null()
-    if floats.all():
-        fields = fields.with_columns(kind=pl.lit("float", KIND))
-    else:
-        fields = fields.with_columns(value=_typed_value(floats), kind=_typed_kind(floats))
-    ok = (pl.col("field").str.len_bytes() > 0) & pl.col("value").is_finite().fill_null(False)
-    fields = fields.with_columns(ok=ok)
-    if fields.get_column("pair").n_unique() < fields.height:
-        fields = fields.with_columns(ok=pl.col("ok") & ~pl.col("pair").is_duplicated())
-    return fields.select("row", "series", "time_ns", "field", "kind", "value", "ok")
-
-
-def _typed_value(floats: pl.Series) -> pl.Expr:
-    """Field values by line protocol's typing rules: bool, int ``i``, uint ``u``, else float."""
-    raw, suffix = pl.col("raw"), pl.col("raw").str.slice(-1)
-    return (
-        pl.when(pl.lit(floats))
-        .then(pl.col("value"))
-        .when(~pl.col("number"))
-        .then(pl.when(raw.is_in(_TRUE)).then(1.0).when(raw.is_in(_FALSE)).then(0.0))
-        .when(suffix == "i")
-        .then(raw.str.head(-1).cast(pl.Int64, strict=False).cast(pl.Float64))
-        .when(suffix == "u")
-        .then(
-            pl.when(raw.str.slice(0, 1).is_in(_DIGITS)).then(
-                raw.str.head(-1).cast(pl.UInt64, strict=False).cast(pl.Float64)
-            )
-        )
-        .otherwise(pl.col("value"))
-    )
-
-
-def _typed_kind(floats: pl.Series) -> pl.Expr:
-    suffix = pl.col("raw").str.slice(-1)
-    return (
-        pl.when(pl.lit(floats))
-        .then(pl.lit("float"))
-        .when(~pl.col("number"))
-        .then(pl.lit("bool"))
-        .when(suffix == "i")
-        .then(pl.lit("int"))
-        .when(suffix == "u")
-        .then(pl.lit("uint"))
-        .otherwise(pl.lit("float"))
-        .cast(KIND)
-    )
-
-
-def _fast_parse(
-    lines: pl.Series, series: _SeriesTable, unit_ns: int, default_ns: int
-) -> tuple[pl.DataFrame, np.ndarray]:
-    """Parse plain lines column-wise. Returns their fields (row = position in ``lines``, series
-    index, time_ns, field, kind, value) and the rows the byte-level parser must take instead."""
-    split = lines.str.splitn(" ", 3).struct.unnest()
-    keys, fs, ts = (split.get_column(name) for name in ("field_0", "field_1", "field_2"))
-    lookup = _series_lookup(keys, series)
-    low, high = -(2**63 // unit_ns), INT64_MAX // unit_ns
-    ts_int = pl.col("ts").cast(pl.Int64, strict=False)
-    parts = pl.DataFrame({"row": np.arange(len(lines), dtype=np.uint32), "key": keys, "fs": fs, "ts": ts})
-    parts = parts.join(lookup, on="key", how="left", maintain_order="left").select(
-        "row",
-        "series",
-        "fs",
-        time_ns=pl.when(pl.col("ts").is_null())
-        .then(pl.lit(default_ns, pl.Int64))
-        .otherwise(ts_int * unit_ns),
-        ok=pl.col("series").is_not_null()
-        & pl.col("fs").is_not_null()
-        & (
-            pl.col("ts").is_null() | (ts_int.is_between(low, high) & ~pl.col("ts").str.starts_with("+"))
-        ).fill_null(False),
-    )
-    line_ok = parts.get_column("ok")
-    fields = _fast_fields(parts.filter(line_ok) if not line_ok.all() else parts)
-    bad = parts.filter(~line_ok).get_column("row").to_numpy()
-    if not fields.get_column("ok").all():
-        bad = np.union1d(bad, fields.filter(~pl.col("ok")).get_column("row").to_numpy())
-        fields = fields.filter(pl.Series(~np.isin(fields.get_column("row").to_numpy(), bad)))
-    return fields.drop("ok"), bad.astype(np.int64)
+            texts.append(raw_name.decode("utf-8"))
+        except UnicodeDecodeError:
+            return -1
+        found = names[raw_name] = len(texts) - 1
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
 # One window of the stream: lines starting before `complete`, with lookahead for quoted strings.
+
+
+@dataclass
+class _Pairs:
+    """Distinct (series, field key) pairs of the numeric readings met so far, numbered in
+    first-seen order: what a reading is of, coded for the warehouse (``CodedBatch``) so that it
+    hashes no string per row."""
+
+    index: dict[tuple[int, int], int] = field(default_factory=dict)
+    keys: list[tuple[str, str, str]] = field(default_factory=list)  # sensor_id, measurement, field
+
+    def codes(self, series: np.ndarray, field_id: np.ndarray, ctx: _Context) -> np.ndarray:
+        """The pair index (int32) of every (series, field_id) row."""
+        n_fields = max(len(ctx.field_names), 1)
+        dense = series.astype(np.int64) * n_fields + field_id
+        size = len(ctx.series.rows) * n_fields
+        if size > max(4 * len(dense), 1 << 16):  # sparse: sort instead of a table
+            distinct, inverse = np.unique(dense, return_inverse=True)
+            return self._ids(distinct, n_fields, ctx)[inverse]
+        present = np.flatnonzero(np.bincount(dense, minlength=size))
+        lookup = np.zeros(size, np.int32)
+        lookup[present] = self._ids(present, n_fields, ctx)
+        return lookup[dense]
+
+    def _ids(self, dense: np.ndarray, n_fields: int, ctx: _Context) -> np.ndarray:
+        ids = []
+        for code in dense.tolist():
+            pair = divmod(code, n_fields)
+            found = self.index.get(pair)
+            if found is None:
+                sensor_id, measurement, _ = ctx.series.rows[pair[0]]
+                found = self.index[pair] = len(self.keys)
+                self.keys.append((sensor_id, measurement, ctx.field_names[pair[1]]))
+            ids.append(found)
+        return np.array(ids, np.int32)
 
 
 @dataclass
@@ -795,6 +733,19 @@ class _Context:
     limit: int
     series: _SeriesTable
     fast_path: bool = True
+    field_ids: dict[bytes, int] = field(default_factory=dict)  # UTF-8 of a field key -> index
+    field_names: list[str] = field(default_factory=list)
+    pairs: _Pairs = field(default_factory=lambda: _Pairs())
+    key_series: dict[bytes, int] = field(default_factory=dict)  # a plain line's key -> series
+
+    def field_id(self, name: str) -> int:
+        return _field_of(name.encode("utf-8"), self.field_ids, self.field_names)
+
+    def series_of(self, raw_key: bytes) -> int:
+        found = self.key_series.get(raw_key)
+        if found is None:
+            found = self.key_series[raw_key] = _series_of(raw_key, self.series)
+        return found
 
 
 @dataclass
@@ -804,6 +755,7 @@ class _Collected:
     line_no: list[int] = field(default_factory=list)
     time_ns: list[int] = field(default_factory=list)
     series: list[int] = field(default_factory=list)
+    field_id: list[int] = field(default_factory=list)
     name: list[str] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     value: list[float | None] = field(default_factory=list)
@@ -831,6 +783,7 @@ class _Collected:
             self.line_no.append(line_no)
             self.time_ns.append(time_ns)
             self.series.append(series)
+            self.field_id.append(ctx.field_id(name))
             self.name.append(name)
             self.kind.append(kind)
             self.value.append(None if kind == "string" else float(value))
@@ -842,6 +795,7 @@ class _Collected:
                 "line_no": self.line_no,
                 "time_ns": self.time_ns,
                 "series": self.series,
+                "field_id": self.field_id,
                 "field": self.name,
                 "kind": self.kind,
                 "value": self.value,
@@ -851,6 +805,7 @@ class _Collected:
                 "line_no": pl.Int64,
                 "time_ns": pl.Int64,
                 "series": pl.UInt32,
+                "field_id": pl.UInt32,
                 "field": pl.String,
                 "kind": KIND,
                 "value": pl.Float64,
@@ -860,22 +815,16 @@ class _Collected:
 
 
 def _special_lines(buf: bytes, complete: int, lfs: np.ndarray) -> np.ndarray:
-    """Indices of the lines that hold a quote, a backslash, a control byte other than the line
-    ending (LF or CRLF), or invalid UTF-8: those go to the byte-level parser."""
+    """Indices of the lines that hold a quote (a string may span lines) or, when the window is
+    not valid UTF-8, a non-ASCII byte: the byte-level parser reads those first. The compiled
+    pass hands back by itself the lines with a backslash or a control byte."""
     view = np.frombuffer(buf, np.uint8, count=complete)
     found = []
-    control = view < 0x20
-    if np.count_nonzero(control) > np.searchsorted(lfs, complete):  # something besides LF
-        positions = np.flatnonzero(control & (view != _LF))
-        after = np.frombuffer(buf, np.uint8)[np.minimum(positions + 1, len(buf) - 1)]
-        found.append(positions[(view[positions] != _CR) | (after != _LF) | (positions + 1 >= len(buf))])
-    for byte in b'"\\\x7f':
-        if buf.find(byte, 0, complete) >= 0:
-            found.append(np.flatnonzero(view == byte))
-    region = buf[:complete]
-    if not region.isascii():
+    if buf.find(_QUOTE, 0, complete) >= 0:
+        found.append(np.flatnonzero(view == _QUOTE))
+    if not buf.isascii():  # the whole buffer: no copy of the window in the usual case
         try:
-            region.decode("utf-8")
+            buf[:complete].decode("utf-8")
         except UnicodeDecodeError:
             found.append(np.flatnonzero(view >= 0x80))
     if not found:
@@ -910,7 +859,12 @@ def _careful(
     return out, consumed, None
 
 
-def _fast_frame(
+# row, key, time_ns, field, kind, value, retry as _lineproto.parse returns them
+_COMPILED_DTYPES = (np.int64, np.int32, np.int64, np.int32, np.uint8, np.float64, np.int64)
+_KINDS = pl.Series(FIELD_KINDS, dtype=KIND)
+
+
+def _compiled_frame(
     buf: bytes,
     starts: np.ndarray,
     lfs: np.ndarray,
@@ -919,36 +873,51 @@ def _fast_frame(
     ctx: _Context,
     slow: _Collected,
 ) -> pl.DataFrame:
-    """Fields of the plain lines ``rows`` in the layout of ``_Collected.frame``; lines the
-    column-wise pass refuses are parsed one by one into ``slow``."""
+    """Fields of the plain lines ``rows`` in the layout of ``_Collected.frame``, from the compiled
+    pass; the lines it hands back are parsed one by one into ``slow``."""
     if not len(rows):
         return _Collected().frame()
-    lines = _plain_lines(buf, starts, lfs, rows, crlf=_CR in buf)
-    fields, retry = _fast_parse(lines, ctx.series, ctx.unit_ns, ctx.default_ns)
-    for row in rows[retry].tolist():
-        start = int(starts[row])
-        slow.record(
-            first_line + row, buf, start, *_parse_entry(buf, start, ctx.unit_ns, ctx.limit, True), ctx
+    out = _lineproto.parse(buf, starts[rows], lfs[rows], ctx.unit_ns, ctx.default_ns)
+    row, key, time_ns, field_at, kind, value, retry = (
+        np.frombuffer(column, dtype) for column, dtype in zip(out[:7], _COMPILED_DTYPES, strict=True)
+    )
+    series = np.array([ctx.series_of(raw) for raw in out[7]], np.int64)[key]
+    names = [_field_of(raw, ctx.field_ids, ctx.field_names) for raw in out[8]]
+    field_id = np.array(names, np.int64)[field_at]
+    refused = (series < 0) | (field_id < 0)
+    if refused.any():  # a key or field name the byte-level parser must word the reason for
+        retry = np.union1d(retry, row[refused])
+        keep = ~np.isin(row, retry)
+        row, series, field_id, time_ns, kind, value = (
+            column[keep] for column in (row, series, field_id, time_ns, kind, value)
         )
-    line_no = pl.Series(rows + first_line).gather(fields.get_column("row"))
-    return fields.select(
-        line_no=line_no,
-        time_ns="time_ns",
-        series="series",
-        field="field",
-        kind="kind",
-        value="value",
-        text=pl.lit(None, pl.String),
+    for line in rows[retry].tolist():
+        start = int(starts[line])
+        slow.record(
+            first_line + line, buf, start, *_parse_entry(buf, start, ctx.unit_ns, ctx.limit, True), ctx
+        )
+    return pl.DataFrame(
+        {
+            "line_no": (rows + first_line)[row],
+            "time_ns": time_ns,
+            "series": series.astype(np.uint32),
+            "field_id": field_id.astype(np.uint32),
+            "field": pl.Series(ctx.field_names, dtype=pl.String).gather(field_id),
+            "kind": _KINDS.gather(kind),
+            "value": value,
+            "text": pl.repeat(None, len(row), dtype=pl.String, eager=True),
+        }
     )
 
 
 def _window_points(
     fast: pl.DataFrame, slow: pl.DataFrame, ctx: _Context
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Points (``POINTS_SCHEMA``, in line order) and the distinct series they belong to."""
+) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
+    """Points (``POINTS_SCHEMA``, in line order), the distinct series they belong to, and the
+    index in ``ctx.pairs`` of each numeric point's (series, field) pair."""
     columns = pl.concat([fast, slow], how="vertical") if slow.height else fast
-    if slow.height and fast.height:
-        columns = columns.sort("line_no", maintain_order=True)
+    if slow.height and (fast.height or not slow.get_column("line_no").is_sorted()):
+        columns = columns.sort("line_no", maintain_order=True)  # slow: quoted lines, then retried ones
     sensors = ctx.series.frame()
     series = columns.get_column("series")
     points = pl.DataFrame(
@@ -964,7 +933,12 @@ def _window_points(
         },
         schema=POINTS_SCHEMA,
     )
-    return points, sensors.gather(series.unique(maintain_order=True))  # in order of appearance
+    series_ids, field_id = series.to_numpy(), columns.get_column("field_id").to_numpy()
+    if slow.height:  # string fields (only the byte-level parser reads them) are not readings
+        numeric = columns.get_column("text").is_null().to_numpy()
+        series_ids, field_id = series_ids[numeric], field_id[numeric]
+    pairs = ctx.pairs.codes(series_ids, field_id, ctx)
+    return points, sensors.gather(series.unique(maintain_order=True)), pairs  # in order of appearance
 
 
 def _process(
@@ -986,11 +960,13 @@ def _process(
     plain[:end_line] = True
     plain[careful_lines] = False
     rows = np.flatnonzero(plain & ~consumed)
-    fast = _fast_frame(buf, starts, lfs, rows, first_line, ctx, slow)
-    points, series = _window_points(fast, slow.frame(), ctx)
+    fast = _compiled_frame(buf, starts, lfs, rows, first_line, ctx, slow)
+    points, series, pairs = _window_points(fast, slow.frame(), ctx)
     used = np.flatnonzero(consumed)
     lines = max(end_line, int(used[-1]) + 1 if len(used) else 0)
-    result = ParseResult(points, sorted(slow.rejects), series, lines, first_line)
+    result = ParseResult(
+        points, sorted(slow.rejects), series, lines, first_line, pairs=pairs, pair_keys=tuple(ctx.pairs.keys)
+    )
     return result, int(lfs[lines - 1]) + 1 if lines else 0
 
 
@@ -1039,12 +1015,20 @@ def _binary(stream: IO[bytes], source: str) -> IO[bytes]:
     return gzip.GzipFile(fileobj=rest, mode="rb") if head == GZIP_MAGIC else rest
 
 
+def _line_ends(data: bytes) -> np.ndarray:
+    """The index of every LF in ``data``."""
+    if COMPILED:
+        return np.frombuffer(_lineproto.line_ends(data), np.int64)
+    return np.flatnonzero(np.frombuffer(data, np.uint8) == _LF)
+
+
 class _Reader:
     """Whole-line windows of a binary stream, holding at most a batch plus one entry in memory."""
 
     def __init__(self, stream: IO[bytes], source: str, batch_lines: int, limit: int) -> None:
         self.stream, self.source, self.batch_lines, self.limit = stream, source, batch_lines, limit
         self.carry = b""
+        self.lfs = np.empty(0, np.int64)  # the positions of the carry's LFs, found once per byte
         self.eof = False
 
     def read(self) -> bytes:
@@ -1058,26 +1042,29 @@ class _Reader:
     def fill(self, extra: bool) -> None:
         """Read until the carry holds batch_lines whole lines (one more chunk if ``extra``),
         an over-long line or the end of the stream."""
-        pieces, lines = [self.carry], self.carry.count(b"\n")
-        tail = len(self.carry) - self.carry.rfind(b"\n") - 1
+        pieces, ends, size = [self.carry], [self.lfs], len(self.carry)
+        lines, tail = len(self.lfs), size - int(self.lfs[-1]) - 1 if len(self.lfs) else size
         while not self.eof and (lines < self.batch_lines or extra) and tail <= self.limit + 1:
             piece = self.read()
             if not piece:
                 self.eof = True
                 break
+            found = _line_ends(piece)
             pieces.append(piece)
+            ends.append(found + size)
             extra = False
-            found = piece.count(b"\n")
-            lines += found
-            tail = len(piece) - piece.rfind(b"\n") - 1 if found else tail + len(piece)
+            lines += len(found)
+            tail = len(piece) - int(found[-1]) - 1 if len(found) else tail + len(piece)
+            size += len(piece)
         self.carry = b"".join(pieces)
         if self.eof and self.carry and not self.carry.endswith(b"\n"):
             self.carry += b"\n"  # the last line needs no newline; the parser wants one
+            ends.append(np.array([size], np.int64))
+        self.lfs = np.concatenate(ends) if len(ends) > 1 else self.lfs
 
     def window(self) -> tuple[bytes, np.ndarray, int]:
         """The buffered bytes, the positions of their LFs, and where the batch's lines end."""
-        data = self.carry
-        lfs = np.flatnonzero(np.frombuffer(data, np.uint8) == _LF)
+        data, lfs = self.carry, self.lfs
         if len(lfs) > self.batch_lines:
             return data, lfs, int(lfs[self.batch_lines - 1]) + 1
         return data, lfs, int(lfs[-1]) + 1 if len(lfs) else 0
@@ -1094,7 +1081,13 @@ class _Reader:
             self.carry = piece
             lf = piece.find(b"\n")
         self.carry = self.carry[lf + 1 :] if lf >= 0 else b""
+        self.lfs = _line_ends(self.carry)
         return head
+
+    def consume(self, consumed: int) -> None:
+        """Drop the first ``consumed`` bytes of the carry (whole lines)."""
+        self.carry = self.carry[consumed:]
+        self.lfs = self.lfs[np.searchsorted(self.lfs, consumed) :] - consumed
 
 
 def _default_time(default_time_ns: int | None, unit_ns: int) -> int:
@@ -1124,18 +1117,16 @@ def _parse_stream(
             text = reader.skip_line()
             reject = Reject(line_no, _too_long_reason(ctx.limit), text)
             empty = _window_points(_Collected().frame(), _Collected().frame(), ctx)
-            yield ParseResult(empty[0], [reject], empty[1], 1, line_no, source)
+            yield ParseResult(empty[0], [reject], empty[1], 1, line_no, source, empty[2], ())
             line_no += 1
             continue
         result, consumed = _process(data, lfs, complete, line_no, reader.eof, ctx)
         extra = consumed == 0
         if extra:
             continue
-        reader.carry = data[consumed:]
+        reader.consume(consumed)
         line_no += result.lines
-        yield ParseResult(
-            result.points, result.rejects, result.series, result.lines, result.first_line, source
-        )
+        yield dataclasses.replace(result, source=source)
 
 
 def _check_batch_lines(batch_lines: int) -> int:
@@ -1157,7 +1148,7 @@ def _context(
         default_ns=_default_time(default_time_ns, unit_ns),
         limit=_check_limit(max_line_bytes),
         series=_SeriesTable(sensor_tag),
-        fast_path=fast_path,
+        fast_path=fast_path and COMPILED,
     )
 
 
@@ -1217,10 +1208,10 @@ def read_line_protocol(
     reading started (or ``default_time_ns``), the same for every batch.
     """
     ctx = _context(precision, default_time_ns, sensor_tag, max_line_bytes, True)
-    return _batches(source, ctx, _check_batch_lines(batch_lines))
+    return (result.to_batch() for result in _results(source, ctx, _check_batch_lines(batch_lines)))
 
 
-def _batches(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) -> Iterator[Batch]:
+def _results(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) -> Iterator[ParseResult]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
@@ -1231,30 +1222,37 @@ def _batches(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) ->
     else:
         handle, name = source, getattr(source, "name", None) or "<stream>"
     try:
-        stream = _binary(handle, name)
-        for result in _parse_stream(stream, name, ctx, batch_lines, 1):
-            yield result.to_batch()
+        yield from _parse_stream(_binary(handle, name), name, ctx, batch_lines, 1)
     finally:
         if isinstance(source, (str, Path)):
             handle.close()
 
 
+@dataclass
+class CodedBatch(base.Batch):
+    """A ``base.Batch`` whose numeric readings also come coded: row i of ``readings`` is a
+    reading of ``reading_keys[reading_codes[i]]`` (sensor_id, measurement, field); every key
+    listed is used by some numeric reading of the source. The warehouse uses the codes instead
+    of hashing three strings per row; any reader may provide them."""
+
+    reading_codes: np.ndarray | None = None  # int32, one per readings row
+    reading_keys: tuple[tuple[str, str, str], ...] = ()
+
+
 def read_file(
     path: str | Path, precision: str = "ns", sensor_tag: str | None = "sensor_id"
 ) -> Iterator[base.Batch]:
-    """The warehouse's entry point: a line-protocol file (plain or gzip) as canonical Batches,
-    every rejected line in ``rejects`` with the file and its line number."""
+    """The warehouse's entry point: a line-protocol file (plain or gzip) as canonical Batches
+    (``CodedBatch``), every rejected line in ``rejects`` with the file and its line number."""
     source = str(path)
-    for batch in read_line_protocol(path, precision=precision, sensor_tag=sensor_tag):
-        rejects = batch.rejects.select(
-            pl.lit(source).alias("source"),
-            pl.col("line_no").alias("line"),
-            "reason",
-            pl.col("text").str.slice(0, base.REJECT_TEXT_MAX_CHARS),
-        )
-        yield base.Batch(
-            readings=batch.readings,
-            text_readings=batch.text_readings,
-            series=batch.series.select(list(base.SERIES_SCHEMA)),
-            rejects=rejects,
+    ctx = _context(precision, None, sensor_tag, MAX_LINE_BYTES, True)
+    for result in _results(path, ctx, DEFAULT_BATCH_LINES):
+        readings, text_readings = result._split()
+        yield CodedBatch(
+            readings=readings,
+            text_readings=text_readings,
+            series=result.series,  # SERIES_SCHEMA is base.SERIES_SCHEMA
+            rejects=base.rejects_frame(source, [(r.line_no, r.reason, r.text) for r in result.rejects]),
+            reading_codes=result.pairs,
+            reading_keys=result.pair_keys,
         )

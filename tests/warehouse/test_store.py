@@ -249,6 +249,66 @@ def test_a_key_repeated_anywhere_in_a_source_is_stored_once(tmp_path, monkeypatc
         assert wh.counts()["readings"] == 48
 
 
+def _field_file(path):
+    """Line protocol that the coded path must store as the plain one does: two measurements of
+    one sensor sharing a field (one dedupe key, two series), a key repeated with another value,
+    times out of order within a key, a string field, a bad line and a sensor seen late."""
+    t0 = int(T0.timestamp()) * 10**9
+    lines = []
+    for minute in range(150):
+        stamp = t0 + (minute if minute % 50 else 200 - minute) * 60 * 10**9  # a few go backwards
+        lines.append(f"weather,sensor_id=s1,commune=97209 t={20 + minute / 8},h={minute % 7}i {stamp}")
+        if minute % 40 == 0:
+            lines.append(f"meteo,sensor_id=s1 t={-minute} {stamp}")  # same key as weather t
+            lines.append(f'weather,sensor_id=s1 status="ok",ok=true {stamp}')
+            lines.append(f"weather,sensor_id=s1 t=oops {stamp}")
+        if minute > 120:
+            lines.append(f"air,sensor_id=s2 pm10={minute / 3} {stamp}")
+    lines.append(lines[0].replace("t=20.0", "t=99.5"))  # the same keys again: the first values stay
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _tables(wh: Warehouse) -> dict[str, list[tuple]]:
+    rollups = ("readings_hourly", "latest", "reading_spans", "series")
+    queries = {
+        "readings": "SELECT time, sensor_id, measurement, field, value FROM readings",
+        "sensor_series": "SELECT sensor_id, measurement, field FROM sensor_series",
+        **{name: f"SELECT * EXCLUDE (ingest_id) FROM {name}" for name in ("text_readings", "quarantine")},
+        **{name: f"SELECT * FROM {name}" for name in rollups},
+    }
+    return {name: wh.con.execute(f"{query} ORDER BY ALL").fetchall() for name, query in queries.items()}
+
+
+@pytest.mark.parametrize("flush_rows", [40, 1_000_000], ids=["flushed-often", "one-buffer"])
+def test_coded_readings_are_stored_as_the_strings_say(tmp_path, monkeypatch, flush_rows):
+    # The line-protocol reader hands its readings coded (CodedBatch): stored without hashing a
+    # string per row, they must land exactly where their strings would have put them.
+    from observatory.sources.line_protocol import CodedBatch, read_file
+
+    monkeypatch.setattr(store, "FLUSH_ROWS", flush_rows)
+    path = _field_file(tmp_path / "field.lp")
+    coded = list(read_file(path))
+    assert all(isinstance(b, CodedBatch) and b.reading_codes is not None for b in coded)
+    plain = [
+        Batch(readings=b.readings, text_readings=b.text_readings, rejects=b.rejects, series=b.series)
+        for b in coded
+    ]
+    with Warehouse.open(tmp_path / "plain.duckdb") as wh:
+        expected_report = wh.ingest(str(path), "sha", "line-protocol", plain)
+        expected = _tables(wh)
+    with Warehouse.open(tmp_path / "coded.duckdb") as wh:
+        monkeypatch.setattr(store._SeriesIds, "encode", None)  # the per-row string path is not taken
+        report = wh.ingest(str(path), "sha", "line-protocol", iter(coded))
+        assert _tables(wh) == expected
+    assert report == expected_report
+    assert (report.readings, report.text_readings, report.rejected) == (333, 4, 4)
+    assert report.duplicates == 6  # four meteo t rows, and t and h of the repeated line
+    first = T0.replace(tzinfo=None) + dt.timedelta(minutes=200)  # minute 0's stamp
+    stored = {row[2:4]: row[4] for row in expected["readings"] if row[0] == first}
+    assert stored == {("weather", "t"): 20.0, ("weather", "h"): 0.0, ("weather", "ok"): 1.0}
+
+
 def test_the_readings_view_keeps_the_canonical_columns(warehouse):
     warehouse.ingest(
         "a", "sha-a", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 3), sensors=sensors())]
