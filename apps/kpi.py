@@ -110,10 +110,9 @@ class Dashboard:
     """The page's parts for one language, built once and updated in place.
 
     A click changes the state; the cards (a few kB of HTML) are redrawn in the same turn of the
-    server's loop, with the map (new values in the same figure) and the table when its frame is at
-    hand (precomputed or in memory), so that the browser renders them at once; a table still to
-    compute and the sensors follow in later turns, only the parts the change concerns. Raw
-    readings are read and drawn only for a sensor the user picks.
+    server's loop, and reach the browser first; the map (new values in the same figure), the table
+    and the sensors follow, one part per later turn, only those the change concerns. Raw readings
+    are read and drawn only for a sensor the user picks.
     """
 
     def __init__(self, state: views.KpiState, data: views.KpiData, lang: str) -> None:
@@ -163,17 +162,7 @@ class Dashboard:
         changed = {event.name for event in events}
         if changed & {"place", "start", "end", "kpi", "version"}:
             self.draw_cards()
-        self._draw({part for part, fields in PARTS.items() if fields & changed})
-
-    def _draw(self, parts: set[str]) -> None:
-        """Draw ``parts`` now when they read frames already at hand (they then join the cards' message:
-        one render in the browser); the others in later turns."""
-        if "map" in parts:
-            self.draw_map()  # the cards' own frame
-        if "detail" in parts and self.data.ready(*self._range(), self.state.grain):
-            self.draw_detail()
-            parts = parts - {"detail"}
-        self._pending |= parts - {"map"}
+        self._pending |= {part for part, fields in PARTS.items() if fields & changed}
         self._schedule()
 
     def _schedule(self) -> None:
@@ -196,9 +185,10 @@ class Dashboard:
         self._pending.discard(part)
         getattr(self, f"draw_{part}")()
 
-    def draw_rest(self) -> None:
-        """Everything but the cards (once the page is on screen)."""
-        self._draw(set(PARTS))
+    def draw_all_later(self) -> None:
+        """Everything but the cards, in later turns (once the page is on screen)."""
+        self._pending |= set(PARTS)
+        self._schedule()
 
     # -- the parts --------------------------------------------------------------------------
 
@@ -362,9 +352,9 @@ def build() -> pn.Column:
         page = dashboard.layout(_controls(state, data, lang))
         if served and not pn.state.loaded:
             pn.state.onload(dates_to_url)
-            pn.state.onload(dashboard.draw_rest)  # the map and the tables once the cards are on screen
+            pn.state.onload(dashboard.draw_all_later)  # the map and the tables once the cards are on screen
         else:
-            dashboard.draw_rest()
+            dashboard.draw_all_later()
         return page
 
     header = header_row(language)

@@ -158,9 +158,6 @@ class ResultStore:
             return None
         return frame, provenance
 
-    def has(self, version: str, key: tuple[str, ...]) -> bool:
-        return self._file(version, key, ".parquet").exists()
-
     def put(
         self, version: str, key: tuple[str, ...], frame: pl.DataFrame, provenance: dict[str, Provenance]
     ) -> None:

@@ -177,16 +177,6 @@ class KpiData:
             engine = KpiEngine(warehouse, self.specs)
             return work(engine), dict(engine.provenance)
 
-    def ready(self, start: str, end: str, grain: str) -> bool:
-        """Whether the frame of ``grain`` over [start, end) is at hand (in memory or precomputed):
-        reading it then costs milliseconds, computing it may take seconds."""
-        key = grain_key(start, end, grain)
-        version = self.version()
-        with _SHARED_LOCK:
-            if (*key, version) in self._cache:
-                return True
-        return self.results.has(version, key)
-
     def _frame(self, key: tuple[str, ...]) -> pl.DataFrame:
         return self._cached(
             key,
