@@ -24,6 +24,7 @@ PARTS = {
     "detail": {"kpi", "place", "start", "end", "grain", "version"},
     "sensors": {"kpi", "place", "start", "end", "version"},
     "freshness": {"version"},
+    "url": {"kpi", "place", "preset", "start", "end", "grain"},  # last: the browser's history
 }
 NO_SENSOR = ""  # the sensor chooser's first entry: no raw readings drawn until one is picked
 
@@ -146,7 +147,9 @@ class Dashboard:
         self.sensor_note = pn.pane.Markdown()
         self._pending: set[str] = set()
         self._scheduled = False
-        self._watcher = state.param.watch(self._changed, ["place", "start", "end", "kpi", "grain", "version"])
+        self._watcher = state.param.watch(
+            self._changed, ["place", "preset", "start", "end", "kpi", "grain", "version"]
+        )
 
     def close(self) -> None:
         """Stop following the state (the page switched language: another dashboard took over)."""
@@ -198,6 +201,9 @@ class Dashboard:
         order = self.choropleth.order
         self.choropleth.source.selected.indices = [order.index(state.place)] if state.place in order else []
         self.cards.object = views.cards_view_html(self.data, state.place, state.kpi, start, end, self.lang)
+
+    def draw_url(self) -> None:
+        self.state.push_url()
 
     def draw_freshness(self) -> None:
         data, lang = self.data, self.lang
