@@ -222,10 +222,15 @@ class Dashboard:
         spec = self.data.specs[self.state.kpi]
         self.choropleth.show(spec, views.commune_values(spec, self.data.cards(start, end), start))
         self.map_caption.object = views.shown_html(
-            "div", views.range_text(start, end, self.lang), kpi=spec.id, start=start, end=end
+            "div",
+            f"{self.choropleth.title(spec)} · {views.range_text(start, end, self.lang)}",
+            "kpi-map-title",
+            kpi=spec.id,
+            start=start,
+            end=end,
         )
         if not self.map_place.objects:
-            self.map_place.objects = [self.map, self.map_caption]
+            self.map_place.objects = [self.map_caption, self.map]
 
     def _tapped(self, insee: str) -> None:
         self.state.place = insee

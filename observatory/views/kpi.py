@@ -427,11 +427,11 @@ def cards_view_html(data: KpiData, place: str, kpi: str, start: str, end: str, l
     return f"<div class='kpi-view' {shown}>{''.join(sections)}</div>"
 
 
-def shown_html(tag: str, text: str, **shown: str) -> str:
-    """``<tag data-key='value' ...>text</tag>``: what a part of the page shows, as attributes that
-    browser tests and the latency benchmark wait on."""
+def shown_html(tag: str, text: str, css_class: str = "", **shown: str) -> str:
+    """``<tag class='css_class' data-key='value' ...>text</tag>``: what a part of the page shows,
+    as attributes that browser tests and the latency benchmark wait on."""
     attributes = " ".join(f"data-{key}='{html.escape(value, quote=True)}'" for key, value in shown.items())
-    return f"<{tag} {attributes}>{html.escape(text)}</{tag}>"
+    return f"<{tag} class='{css_class}' {attributes}>{html.escape(text)}</{tag}>"
 
 
 def range_text(start: str, end: str, language: str) -> str:
@@ -449,6 +449,7 @@ CARD_CSS = """
   padding-bottom:0.2rem;border-bottom:1px solid #ccc}
 .kpi-view .kpi-domain + div {display:grid !important;gap:0.5rem;
   grid-template-columns:repeat(auto-fill,minmax(12.5rem,1fr))}
+.kpi-map-title {font-family:system-ui,sans-serif;font-size:0.95rem;font-weight:600;margin:0.3rem 0}
 .kpi-card {background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.2);padding:0.5rem 0.6rem;
   min-width:0;margin:0;box-sizing:border-box;font-family:system-ui,sans-serif;cursor:pointer;
   overflow-wrap:break-word}
@@ -563,13 +564,19 @@ class KpiMap:
             value=numbers,
             status_text=[t(f"kpi_status_{row['status']}", self.language) if row else "–" for row in shown],
         )
-        self.figure.title.text = f"{spec.title[self.language]} ({spec.unit})"
         return self
+
+    def title(self, spec: KpiSpec) -> str:
+        """What the map shows: the KPI and its unit (the dashboard writes it above the map in
+        HTML; a new title inside the figure made the browser lay the figure out again)."""
+        return f"{spec.title[self.language]} ({spec.unit})"
 
 
 def kpi_map(spec: KpiSpec, values: pl.DataFrame, language: str, width: int = 560, height: int = 520):
     """The dashboard's choropleth of ``spec`` per commune (a Bokeh figure, for a notebook)."""
-    return KpiMap(language, width, height).show(spec, values).figure
+    drawn = KpiMap(language, width, height).show(spec, values)
+    drawn.figure.title.text = drawn.title(spec)
+    return drawn.figure
 
 
 @functools.cache
