@@ -434,6 +434,30 @@ def shown_html(tag: str, text: str, css_class: str = "", **shown: str) -> str:
     return f"<{tag} class='{css_class}' {attributes}>{html.escape(text)}</{tag}>"
 
 
+def table_html(frame: pl.DataFrame, language: str, max_height_rem: float = 20.0) -> str:
+    """``frame`` as a plain HTML table in a scrolling box (columns as in the CSV download; numbers
+    in the language's style); each cell names its column (``data-field``)."""
+    names = frame.columns
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    rows = []
+    for row in frame.iter_rows():
+        cells = []
+        for name, value in zip(names, row, strict=True):
+            text = (
+                format_value(value, language)
+                if isinstance(value, float)
+                else ""
+                if value is None
+                else str(value)
+            )
+            cells.append(f"<td data-field='{html.escape(name, quote=True)}'>{html.escape(text)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        f"<div class='data-table' style='max-height:{max_height_rem}rem'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
 def range_text(start: str, end: str, language: str) -> str:
     """The local days [start, end) as the page shows them: from the first day to the last."""
     last = dt.date.fromisoformat(end) - dt.timedelta(days=1)
@@ -449,6 +473,10 @@ CARD_CSS = """
   padding-bottom:0.2rem;border-bottom:1px solid #ccc}
 .kpi-view .kpi-domain + div {display:grid !important;gap:0.5rem;
   grid-template-columns:repeat(auto-fill,minmax(12.5rem,1fr))}
+.data-table {overflow:auto;font-family:system-ui,sans-serif;font-size:0.85rem}
+.data-table table {border-collapse:collapse;width:100%}
+.data-table th {position:sticky;top:0;background:#f2f2f2;text-align:left}
+.data-table :is(th, td) {padding:0.2rem 0.5rem;border-bottom:1px solid #ddd;white-space:nowrap}
 .kpi-map-title {font-family:system-ui,sans-serif;font-size:0.95rem;font-weight:600;margin:0.3rem 0}
 .kpi-card {background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.2);padding:0.5rem 0.6rem;
   min-width:0;margin:0;box-sizing:border-box;font-family:system-ui,sans-serif;cursor:pointer;

@@ -135,14 +135,14 @@ def test_an_indicator_picked_redraws_the_map_and_the_table(page, served):
     heading = page.locator(".kpi-description h3")
     expect(heading).to_have_text(water.title["fr"])
     expect(heading).to_have_attribute("data-place", "97209")
-    cells = page.locator(".kpi-table .tabulator-cell[tabulator-field='kpi_id']")
+    cells = page.locator(".kpi-table td[data-field='kpi_id']")
     expect(cells.first).to_have_text(water.id)
     assert set(cells.all_inner_texts()) == {water.id}  # the table follows the indicator too
 
 
 def test_a_sensor_picked_draws_its_raw_readings(page, served):
     _open(page, f"{served}/kpi?commune=97209&kpi=pm10_mean")
-    rows = page.locator(".sensor-table .tabulator-row")
+    rows = page.locator(".sensor-table tbody tr")
     expect(rows.first).to_be_visible(timeout=30_000)
     assert page.locator(".raw-plot").count() == 0  # nothing read before a sensor is picked
     options = page.locator(".sensor-selector select option").all_inner_texts()
