@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 UTC_NS = pl.Datetime("ns", "UTC")
@@ -83,6 +84,11 @@ class Batch:
     sensors: pl.DataFrame = field(default_factory=lambda: empty(SENSORS_SCHEMA))
     reports: pl.DataFrame = field(default_factory=lambda: empty(REPORTS_SCHEMA))
     series: pl.DataFrame = field(default_factory=lambda: empty(SERIES_SCHEMA))
+    # Optional, for speed: row i of ``readings`` is a reading of ``reading_keys[reading_codes[i]]``
+    # (sensor_id, measurement, field); every key listed is used by some reading. The warehouse then
+    # maps the keys once instead of hashing three strings per row (the line-protocol reader).
+    reading_codes: np.ndarray | None = None  # int32, one per readings row
+    reading_keys: tuple[tuple[str, str, str], ...] = ()
 
 
 def rejects_frame(source: str, rows: list[tuple[int | None, str, str]]) -> pl.DataFrame:

@@ -694,7 +694,7 @@ def _field_of(raw_name: bytes, names: dict[bytes, int], texts: list[str]) -> int
 @dataclass
 class _Pairs:
     """Distinct (series, field key) pairs of the numeric readings met so far, numbered in
-    first-seen order: what a reading is of, coded for the warehouse (``CodedBatch``) so that it
+    first-seen order: what a reading is of, coded for the warehouse (``Batch.reading_codes``) so that it
     hashes no string per row."""
 
     index: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -1228,27 +1228,17 @@ def _results(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) ->
             handle.close()
 
 
-@dataclass
-class CodedBatch(base.Batch):
-    """A ``base.Batch`` whose numeric readings also come coded: row i of ``readings`` is a
-    reading of ``reading_keys[reading_codes[i]]`` (sensor_id, measurement, field); every key
-    listed is used by some numeric reading of the source. The warehouse uses the codes instead
-    of hashing three strings per row; any reader may provide them."""
-
-    reading_codes: np.ndarray | None = None  # int32, one per readings row
-    reading_keys: tuple[tuple[str, str, str], ...] = ()
-
-
 def read_file(
     path: str | Path, precision: str = "ns", sensor_tag: str | None = "sensor_id"
 ) -> Iterator[base.Batch]:
     """The warehouse's entry point: a line-protocol file (plain or gzip) as canonical Batches
-    (``CodedBatch``), every rejected line in ``rejects`` with the file and its line number."""
+    (numeric readings coded: ``reading_codes``), every rejected line in ``rejects`` with the file
+    and its line number."""
     source = str(path)
     ctx = _context(precision, None, sensor_tag, MAX_LINE_BYTES, True)
     for result in _results(path, ctx, DEFAULT_BATCH_LINES):
         readings, text_readings = result._split()
-        yield CodedBatch(
+        yield base.Batch(
             readings=readings,
             text_readings=text_readings,
             series=result.series,  # SERIES_SCHEMA is base.SERIES_SCHEMA

@@ -767,8 +767,8 @@ class _Stager:
     def stage_all(self, batches: Iterable[Batch]) -> dict[str, int]:
         for batch in batches:
             readings = self._keep_keyed(batch.readings)
-            codes = getattr(batch, "reading_codes", None) if readings is batch.readings else None
-            self._store_numeric(readings, codes, getattr(batch, "reading_keys", ()))
+            codes = batch.reading_codes if readings is batch.readings else None
+            self._store_numeric(readings, codes, batch.reading_keys)
             self._store_text(self._keep_keyed(batch.text_readings))
             self._store_rejects(batch.rejects)
             self._store_sensors(batch.sensors)

@@ -282,14 +282,14 @@ def _tables(wh: Warehouse) -> dict[str, list[tuple]]:
 
 @pytest.mark.parametrize("flush_rows", [40, 1_000_000], ids=["flushed-often", "one-buffer"])
 def test_coded_readings_are_stored_as_the_strings_say(tmp_path, monkeypatch, flush_rows):
-    # The line-protocol reader hands its readings coded (CodedBatch): stored without hashing a
+    # The line-protocol reader hands its readings coded (Batch.reading_codes): stored without hashing a
     # string per row, they must land exactly where their strings would have put them.
-    from observatory.sources.line_protocol import CodedBatch, read_file
+    from observatory.sources.line_protocol import read_file
 
     monkeypatch.setattr(store, "FLUSH_ROWS", flush_rows)
     path = _field_file(tmp_path / "field.lp")
     coded = list(read_file(path))
-    assert all(isinstance(b, CodedBatch) and b.reading_codes is not None for b in coded)
+    assert all(b.reading_codes is not None and len(b.reading_codes) == b.readings.height for b in coded)
     plain = [
         Batch(readings=b.readings, text_readings=b.text_readings, rejects=b.rejects, series=b.series)
         for b in coded
