@@ -12,15 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 
+from observatory.files import write_atomic
 from observatory.kpi.engine import LOCAL_OFFSET, KpiEngine, Provenance
 from observatory.warehouse.store import Warehouse
 
@@ -158,15 +157,17 @@ class ResultStore:
             return None
         return frame, provenance
 
+    def has(self, version: str, key: tuple[str, ...]) -> bool:
+        """Whether ``key`` was computed for ``version`` (without reading it)."""
+        return self._file(version, key, ".parquet").exists()
+
     def put(
         self, version: str, key: tuple[str, ...], frame: pl.DataFrame, provenance: dict[str, Provenance]
     ) -> None:
-        folder = self.root / version
-        folder.mkdir(parents=True, exist_ok=True)
         entries = {kpi: _provenance_json(p) for kpi, p in provenance.items()}
         # the JSON first, then the frame: a reader that finds the frame finds its provenance too
-        _write_atomic(self._file(version, key, ".json"), json.dumps(entries).encode())
-        _write_atomic(self._file(version, key, ".parquet"), _parquet_bytes(frame))
+        write_atomic(self._file(version, key, ".json"), json.dumps(entries).encode())
+        write_atomic(self._file(version, key, ".parquet"), _parquet_bytes(frame))
 
     def span(self, version: str) -> Span | None:
         try:
@@ -175,8 +176,7 @@ class ResultStore:
             return None
 
     def put_span(self, version: str, span: Span) -> None:
-        (self.root / version).mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / version / "span.json", json.dumps(span.to_json()).encode())
+        write_atomic(self.root / version / "span.json", json.dumps(span.to_json()).encode())
 
     def discard(self, version: str) -> None:
         shutil.rmtree(self.root / version, ignore_errors=True)
@@ -205,7 +205,7 @@ def precompute(warehouse_path: Path, progress: Callable[[str], None] | None = No
         span = data_span(warehouse)
         engine = KpiEngine(warehouse)
         for key in preset_keys(span):
-            if store.get(version, key) is not None:
+            if store.has(version, key):
                 continue
             if progress is not None:
                 progress(" ".join(key))
@@ -244,14 +244,3 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer)
     return buffer.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -20,6 +20,7 @@ import polars as pl
 
 from observatory.config import Settings
 from observatory.errors import ParameterError, did_you_mean
+from observatory.files import write_atomic
 from observatory.simulate.calendar import (
     DAY_NS,
     MINUTE_NS,
@@ -39,7 +40,7 @@ from observatory.simulate.faults import (
     plan_faults,
 )
 from observatory.simulate.fleet import Fleet, build_fleet
-from observatory.simulate.output import InfluxSink, LineFormatter, MqttSink, write_atomic
+from observatory.simulate.output import InfluxSink, LineFormatter, MqttSink
 from observatory.simulate.scenarios import Effects, Request, parse_scenarios
 from observatory.simulate.signals import Environment, day_values
 

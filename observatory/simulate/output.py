@@ -10,9 +10,6 @@ writes the rounded value: "31.25", "12", "-0.5". The text re-reads exactly as ``
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -23,7 +20,6 @@ from observatory.simulate.fleet import Fleet
 POW10 = 10 ** np.arange(19, dtype=np.int64)
 TIME_DIGITS = 19  # ns since the epoch: 19 digits from 2001-09-09 to 2286-11-20
 MAX_ABS = 1e12  # larger values cannot come from the physics: a bug, refused
-FILE_MODE = 0o644  # written files are readable by all, like files a collector writes
 MQTT_TOPIC = "observatory/{domain}/{sensor_id}"
 MQTT_QOS = 1
 MQTT_INFLIGHT = 200  # QoS 1 messages awaiting their PUBACK at once
@@ -172,21 +168,6 @@ class LineFormatter:
                 block[missing] = 0
             offset += width * count
         return buffer[buffer != 0]
-
-
-def write_atomic(path: Path, data: bytes | np.ndarray) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file renamed at the end, so that a
-    killed run never leaves half a file for ``observatory ingest`` to read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class MqttSink:

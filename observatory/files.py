@@ -1,0 +1,26 @@
+"""Writing files so that a reader never sees half of one: simulated field files, cached KPI results."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+FILE_MODE = 0o644  # readable by all, like the files a collector writes (a server may run as another user)
+
+
+def write_atomic(path: Path, data: bytes | np.ndarray, mode: int = FILE_MODE) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file renamed at the end, so that a
+    killed run never leaves half a file for a reader (``observatory ingest``, the dashboard)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
