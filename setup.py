@@ -1,6 +1,7 @@
-"""The compiled part of the observatory: the line-protocol pass over plain lines (C, CPython API).
+"""The compiled parts of the observatory (C, CPython API): the line-protocol pass over plain lines,
+and the grouping step of the warehouse's ingest.
 
-Everything else is in pyproject.toml; ``pip install -e .`` builds the extension in place.
+Everything else is in pyproject.toml; ``pip install -e .`` builds the extensions in place.
 """
 
 import os
@@ -15,6 +16,11 @@ setup(
             "observatory.sources._lineproto",
             sources=["observatory/sources/_lineproto.c"],
             extra_compile_args=FLAGS,
-        )
+        ),
+        Extension(
+            "observatory.warehouse._group",
+            sources=["observatory/warehouse/_group.c"],
+            extra_compile_args=FLAGS,
+        ),
     ]
 )

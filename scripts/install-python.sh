@@ -23,8 +23,9 @@ fi
 # Reinstall only when the pins or the compiled sources (setup.py, observatory/**/*.c) changed
 # since the last install, or the built extension is missing; pip builds it in place.
 stamp="$VENV/.installed-$(cat pyproject.toml setup.py $(find observatory -name '*.c' | sort) | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ] || ! compgen -G "observatory/sources/_lineproto*.so" >/dev/null; then
-    # the line-protocol extension is compiled at install: a C compiler and Python's headers
+if [ ! -f "$stamp" ] || ! compgen -G "observatory/sources/_lineproto*.so" >/dev/null \
+    || ! compgen -G "observatory/warehouse/_group*.so" >/dev/null; then
+    # the C extensions are compiled at install: a C compiler and Python's headers
     include="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
     if ! command -v cc >/dev/null 2>&1 || [ ! -f "$include/Python.h" ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

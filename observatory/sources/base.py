@@ -6,7 +6,7 @@ shapes (Polars frames), so that the warehouse ingests them all the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -74,21 +74,82 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-@dataclass
-class Batch:
-    """A piece of input turned into canonical tables; any of them may be empty."""
+@dataclass(frozen=True)
+class CodedReadings:
+    """Numeric readings as columns, for speed: reading ``i`` is of ``keys[codes[i]]`` (sensor_id,
+    measurement, field; none of them null), at ``time_ns[i]`` (ns since the epoch, UTC) with
+    ``value[i]`` (NaN allowed, no nulls). Rows keep the source's order. A reader whose readings
+    belong to a few series (line protocol) hands these: the warehouse maps the keys once and
+    builds no string per row."""
 
-    readings: pl.DataFrame = field(default_factory=lambda: empty(READINGS_SCHEMA))
-    text_readings: pl.DataFrame = field(default_factory=lambda: empty(TEXT_READINGS_SCHEMA))
-    rejects: pl.DataFrame = field(default_factory=lambda: empty(REJECTS_SCHEMA))
-    sensors: pl.DataFrame = field(default_factory=lambda: empty(SENSORS_SCHEMA))
-    reports: pl.DataFrame = field(default_factory=lambda: empty(REPORTS_SCHEMA))
-    series: pl.DataFrame = field(default_factory=lambda: empty(SERIES_SCHEMA))
-    # Optional, for speed: row i of ``readings`` is a reading of ``reading_keys[reading_codes[i]]``
-    # (sensor_id, measurement, field); every key listed is used by some reading. The warehouse then
-    # maps the keys once instead of hashing three strings per row (the line-protocol reader).
-    reading_codes: np.ndarray | None = None  # int32, one per readings row
-    reading_keys: tuple[tuple[str, str, str], ...] = ()
+    codes: np.ndarray  # int32 index into keys, one per reading
+    keys: tuple[tuple[str, str, str], ...]
+    time_ns: np.ndarray  # int64
+    value: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def frame(self) -> pl.DataFrame:
+        """The same readings in the canonical long format (READINGS_SCHEMA)."""
+        keys = pl.DataFrame(
+            list(self.keys) or None,
+            schema=dict.fromkeys(("sensor_id", "measurement", "field"), pl.String),
+            orient="row",
+        )
+        named = keys.select(pl.all().gather(pl.Series(self.codes, dtype=pl.Int32)))
+        return pl.DataFrame(
+            {
+                "time": pl.Series(self.time_ns, dtype=pl.Int64).cast(UTC_NS),
+                **named.to_dict(),
+                "value": pl.Series(self.value, dtype=pl.Float64),
+            },
+            schema=READINGS_SCHEMA,
+        )
+
+
+class Batch:
+    """A piece of input turned into canonical tables; any of them may be empty.
+
+    ``readings`` may come as ``coded`` instead (CodedReadings): it is then built from them the
+    first time it is asked for, and the warehouse stores the columns without building it.
+    """
+
+    __slots__ = ("_readings", "text_readings", "rejects", "sensors", "reports", "series", "coded")
+
+    def __init__(
+        self,
+        readings: pl.DataFrame | None = None,
+        text_readings: pl.DataFrame | None = None,
+        rejects: pl.DataFrame | None = None,
+        sensors: pl.DataFrame | None = None,
+        reports: pl.DataFrame | None = None,
+        series: pl.DataFrame | None = None,
+        coded: CodedReadings | None = None,
+    ) -> None:
+        if readings is not None and coded is not None:
+            raise ValueError("a Batch holds its numeric readings as a frame or coded, not both")
+        self._readings = readings if readings is not None or coded is not None else empty(READINGS_SCHEMA)
+        self.text_readings = text_readings if text_readings is not None else empty(TEXT_READINGS_SCHEMA)
+        self.rejects = rejects if rejects is not None else empty(REJECTS_SCHEMA)
+        self.sensors = sensors if sensors is not None else empty(SENSORS_SCHEMA)
+        self.reports = reports if reports is not None else empty(REPORTS_SCHEMA)
+        self.series = series if series is not None else empty(SERIES_SCHEMA)
+        self.coded = coded
+
+    @property
+    def readings(self) -> pl.DataFrame:
+        """Numeric readings in the canonical long format (READINGS_SCHEMA)."""
+        if self._readings is None:
+            self._readings = self.coded.frame()
+        return self._readings
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{name}={len(self.coded) if name == 'readings' and self.coded is not None else getattr(self, name).height}"
+            for name in ("readings", "text_readings", "rejects", "sensors", "reports", "series")
+        )
+        return f"Batch({counts})"
 
 
 def rejects_frame(source: str, rows: list[tuple[int | None, str, str]]) -> pl.DataFrame:

@@ -160,9 +160,6 @@ class ParseResult:
     lines: int
     first_line: int = 1
     source: str | None = None
-    # per numeric point (row of ``readings``): its (sensor_id, measurement, field) in pair_keys
-    pairs: np.ndarray | None = None
-    pair_keys: tuple[tuple[str, str, str], ...] | None = None
 
     @property
     def readings(self) -> pl.DataFrame:
@@ -694,7 +691,7 @@ def _field_of(raw_name: bytes, names: dict[bytes, int], texts: list[str]) -> int
 @dataclass
 class _Pairs:
     """Distinct (series, field key) pairs of the numeric readings met so far, numbered in
-    first-seen order: what a reading is of, coded for the warehouse (``Batch.reading_codes``) so that it
+    first-seen order: what a reading is of, coded for the warehouse (``base.CodedReadings``) so that it
     hashes no string per row."""
 
     index: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -789,28 +786,15 @@ class _Collected:
             self.value.append(None if kind == "string" else float(value))
             self.text.append(value if kind == "string" else None)
 
-    def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            {
-                "line_no": self.line_no,
-                "time_ns": self.time_ns,
-                "series": self.series,
-                "field_id": self.field_id,
-                "field": self.name,
-                "kind": self.kind,
-                "value": self.value,
-                "text": self.text,
-            },
-            schema={
-                "line_no": pl.Int64,
-                "time_ns": pl.Int64,
-                "series": pl.UInt32,
-                "field_id": pl.UInt32,
-                "field": pl.String,
-                "kind": KIND,
-                "value": pl.Float64,
-                "text": pl.String,
-            },
+    def fields(self) -> _Fields:
+        return _Fields(
+            np.array(self.line_no, np.int64),
+            np.array(self.time_ns, np.int64),
+            np.array(self.series, np.int64),
+            np.array(self.field_id, np.int64),
+            np.array([FIELD_KINDS.index(kind) for kind in self.kind], np.uint8),
+            np.array([np.nan if value is None else value for value in self.value], np.float64),
+            self.text if any(text is not None for text in self.text) else None,
         )
 
 
@@ -862,9 +846,53 @@ def _careful(
 # row, key, time_ns, field, kind, value, retry as _lineproto.parse returns them
 _COMPILED_DTYPES = (np.int64, np.int32, np.int64, np.int32, np.uint8, np.float64, np.int64)
 _KINDS = pl.Series(FIELD_KINDS, dtype=KIND)
+_STRING = FIELD_KINDS.index("string")
 
 
-def _compiled_frame(
+@dataclass(frozen=True)
+class _Fields:
+    """The fields of a window's entries as columns, one row per field, in line order: ``series``
+    and ``field_id`` index ``ctx.series`` and ``ctx.field_names``, ``kind`` FIELD_KINDS; ``value``
+    is NaN for a string, whose value is in ``text`` (None when the window holds no string)."""
+
+    line_no: np.ndarray  # int64
+    time_ns: np.ndarray  # int64
+    series: np.ndarray  # int64
+    field_id: np.ndarray  # int64
+    kind: np.ndarray  # uint8
+    value: np.ndarray  # float64
+    text: list[str | None] | None = None
+
+    @classmethod
+    def empty(cls) -> _Fields:
+        return _Collected().fields()
+
+    def __len__(self) -> int:
+        return len(self.line_no)
+
+    def then(self, other: _Fields) -> _Fields:
+        """Both windows' rows, in line order (``other``: the byte-level parser's; stable)."""
+        if not len(other):
+            return self
+        columns = [np.concatenate([a, b]) for a, b in zip(self._arrays(), other._arrays(), strict=True)]
+        text = None
+        if self.text is not None or other.text is not None:
+            text = (self.text or [None] * len(self)) + (other.text or [None] * len(other))
+        if not np.all(columns[0][1:] >= columns[0][:-1]):  # slow: quoted lines, then retried ones
+            order = np.argsort(columns[0], kind="stable")
+            columns = [column[order] for column in columns]
+            text = [text[i] for i in order.tolist()] if text is not None else None
+        return _Fields(*columns, text)
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return self.line_no, self.time_ns, self.series, self.field_id, self.kind, self.value
+
+    def numeric(self) -> np.ndarray | None:
+        """Mask of the rows that are not strings (None: all of them)."""
+        return None if self.text is None else self.kind != _STRING
+
+
+def _compiled_fields(
     buf: bytes,
     starts: np.ndarray,
     lfs: np.ndarray,
@@ -872,11 +900,11 @@ def _compiled_frame(
     first_line: int,
     ctx: _Context,
     slow: _Collected,
-) -> pl.DataFrame:
-    """Fields of the plain lines ``rows`` in the layout of ``_Collected.frame``, from the compiled
-    pass; the lines it hands back are parsed one by one into ``slow``."""
+) -> _Fields:
+    """Fields of the plain lines ``rows`` from the compiled pass; the lines it hands back are
+    parsed one by one into ``slow``."""
     if not len(rows):
-        return _Collected().frame()
+        return _Fields.empty()
     out = _lineproto.parse(buf, starts[rows], lfs[rows], ctx.unit_ns, ctx.default_ns)
     row, key, time_ns, field_at, kind, value, retry = (
         np.frombuffer(column, dtype) for column, dtype in zip(out[:7], _COMPILED_DTYPES, strict=True)
@@ -896,56 +924,93 @@ def _compiled_frame(
         slow.record(
             first_line + line, buf, start, *_parse_entry(buf, start, ctx.unit_ns, ctx.limit, True), ctx
         )
-    return pl.DataFrame(
-        {
-            "line_no": (rows + first_line)[row],
-            "time_ns": time_ns,
-            "series": series.astype(np.uint32),
-            "field_id": field_id.astype(np.uint32),
-            "field": pl.Series(ctx.field_names, dtype=pl.String).gather(field_id),
-            "kind": _KINDS.gather(kind),
-            "value": value,
-            "text": pl.repeat(None, len(row), dtype=pl.String, eager=True),
-        }
-    )
+    return _Fields((rows + first_line)[row], time_ns, series, field_id, kind, value)
 
 
-def _window_points(
-    fast: pl.DataFrame, slow: pl.DataFrame, ctx: _Context
-) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
-    """Points (``POINTS_SCHEMA``, in line order), the distinct series they belong to, and the
-    index in ``ctx.pairs`` of each numeric point's (series, field) pair."""
-    columns = pl.concat([fast, slow], how="vertical") if slow.height else fast
-    if slow.height and (fast.height or not slow.get_column("line_no").is_sorted()):
-        columns = columns.sort("line_no", maintain_order=True)  # slow: quoted lines, then retried ones
-    sensors = ctx.series.frame()
-    series = columns.get_column("series")
-    points = pl.DataFrame(
-        {
-            "line_no": columns.get_column("line_no"),
-            "time": columns.get_column("time_ns").cast(pl.Datetime("ns", "UTC")),
-            "sensor_id": sensors.get_column("sensor_id").gather(series),
-            "measurement": sensors.get_column("measurement").gather(series),
-            "field": columns.get_column("field"),
-            "kind": columns.get_column("kind"),
-            "value": columns.get_column("value"),
-            "text": columns.get_column("text"),
-        },
-        schema=POINTS_SCHEMA,
-    )
-    series_ids, field_id = series.to_numpy(), columns.get_column("field_id").to_numpy()
-    if slow.height:  # string fields (only the byte-level parser reads them) are not readings
-        numeric = columns.get_column("text").is_null().to_numpy()
-        series_ids, field_id = series_ids[numeric], field_id[numeric]
-    pairs = ctx.pairs.codes(series_ids, field_id, ctx)
-    return points, sensors.gather(series.unique(maintain_order=True)), pairs  # in order of appearance
+@dataclass(frozen=True)
+class _Window:
+    """What one window of the stream gave: its fields, its rejected entries, the physical lines
+    it spans from ``first_line``."""
+
+    fields: _Fields
+    rejects: list[Reject]
+    lines: int
+    first_line: int
+    source: str | None = None
+
+    def _series(self, ctx: _Context, in_order: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Every series known so far, and those of this window: in order of appearance, or
+        (``in_order=False``, a counting pass instead of a sort) in the order first met in the stream."""
+        known = ctx.series.frame()
+        if in_order:
+            distinct, first = np.unique(self.fields.series, return_index=True)
+            distinct = distinct[np.argsort(first)]
+        else:
+            distinct = np.flatnonzero(np.bincount(self.fields.series, minlength=known.height))
+        return known, known.select(pl.all().gather(pl.Series(distinct, dtype=pl.UInt32)))
+
+    def result(self, ctx: _Context) -> ParseResult:
+        """The window as points (``POINTS_SCHEMA``, in line order)."""
+        fields = self.fields
+        known, series = self._series(ctx)
+        rows = pl.Series(fields.series, dtype=pl.UInt32)
+        numeric = fields.numeric()
+        value = pl.Series(fields.value, dtype=pl.Float64)
+        points = pl.DataFrame(
+            {
+                "line_no": fields.line_no,
+                "time": pl.Series(fields.time_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
+                "sensor_id": known.get_column("sensor_id").gather(rows),
+                "measurement": known.get_column("measurement").gather(rows),
+                "field": pl.Series(ctx.field_names, dtype=pl.String).gather(fields.field_id),
+                "kind": _KINDS.gather(fields.kind),
+                "value": value if numeric is None else value.scatter(np.flatnonzero(~numeric), None),
+                "text": pl.Series(
+                    fields.text if fields.text is not None else [None] * len(fields), dtype=pl.String
+                ),
+            },
+            schema=POINTS_SCHEMA,
+        )
+        return ParseResult(points, sorted(self.rejects), series, self.lines, self.first_line, self.source)
+
+    def batch(self, ctx: _Context) -> base.Batch:
+        """The window as the warehouse's Batch: numeric readings coded (no string built per
+        row), string fields as text readings, rejects with the source and line."""
+        fields = self.fields
+        numeric = fields.numeric()
+        pick = (lambda column: column) if numeric is None else (lambda column: column[numeric])
+        codes = ctx.pairs.codes(pick(fields.series), pick(fields.field_id), ctx)
+        coded = base.CodedReadings(codes, tuple(ctx.pairs.keys), pick(fields.time_ns), pick(fields.value))
+        known, series = self._series(ctx, in_order=False)
+        text_readings = base.empty(TEXT_READINGS_SCHEMA)
+        if numeric is not None and not numeric.all():
+            strings = np.flatnonzero(~numeric)
+            rows = pl.Series(fields.series[strings], dtype=pl.UInt32)
+            text_readings = pl.DataFrame(
+                {
+                    "time": pl.Series(fields.time_ns[strings]).cast(pl.Datetime("ns", "UTC")),
+                    "sensor_id": known.get_column("sensor_id").gather(rows),
+                    "measurement": known.get_column("measurement").gather(rows),
+                    "field": pl.Series(ctx.field_names, dtype=pl.String).gather(fields.field_id[strings]),
+                    "value": [fields.text[i] for i in strings.tolist()],
+                },
+                schema=TEXT_READINGS_SCHEMA,
+            )
+        return base.Batch(
+            coded=coded,
+            text_readings=text_readings,
+            series=series,
+            rejects=base.rejects_frame(
+                self.source, [(r.line_no, r.reason, r.text) for r in sorted(self.rejects)]
+            ),
+        )
 
 
 def _process(
     buf: bytes, lfs: np.ndarray, complete: int, first_line: int, eof: bool, ctx: _Context
-) -> tuple[ParseResult, int]:
+) -> tuple[_Window, int]:
     """Parse the entries starting in ``buf[:complete]`` (whole lines; what follows is lookahead
-    for quoted strings spanning lines). Returns the result and the bytes consumed, which is 0
+    for quoted strings spanning lines). Returns the window and the bytes consumed, which is 0
     when the first entry needs more data than ``buf`` holds."""
     n_lines = int(np.searchsorted(lfs, complete))  # lines starting before `complete`
     starts = np.empty(len(lfs), np.int64)
@@ -960,14 +1025,11 @@ def _process(
     plain[:end_line] = True
     plain[careful_lines] = False
     rows = np.flatnonzero(plain & ~consumed)
-    fast = _compiled_frame(buf, starts, lfs, rows, first_line, ctx, slow)
-    points, series, pairs = _window_points(fast, slow.frame(), ctx)
+    fast = _compiled_fields(buf, starts, lfs, rows, first_line, ctx, slow)
     used = np.flatnonzero(consumed)
     lines = max(end_line, int(used[-1]) + 1 if len(used) else 0)
-    result = ParseResult(
-        points, sorted(slow.rejects), series, lines, first_line, pairs=pairs, pair_keys=tuple(ctx.pairs.keys)
-    )
-    return result, int(lfs[lines - 1]) + 1 if lines else 0
+    window = _Window(fast.then(slow.fields()), slow.rejects, lines, first_line)
+    return window, int(lfs[lines - 1]) + 1 if lines else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1105,7 +1167,7 @@ def _default_time(default_time_ns: int | None, unit_ns: int) -> int:
 
 def _parse_stream(
     stream: IO[bytes], source: str, ctx: _Context, batch_lines: int, first_line: int
-) -> Iterator[ParseResult]:
+) -> Iterator[_Window]:
     reader = _Reader(stream, source, batch_lines, ctx.limit)
     line_no, extra = first_line, False
     while True:
@@ -1116,17 +1178,16 @@ def _parse_stream(
         if complete == 0:  # an over-long line with no end in sight
             text = reader.skip_line()
             reject = Reject(line_no, _too_long_reason(ctx.limit), text)
-            empty = _window_points(_Collected().frame(), _Collected().frame(), ctx)
-            yield ParseResult(empty[0], [reject], empty[1], 1, line_no, source, empty[2], ())
+            yield _Window(_Fields.empty(), [reject], 1, line_no, source)
             line_no += 1
             continue
-        result, consumed = _process(data, lfs, complete, line_no, reader.eof, ctx)
+        window, consumed = _process(data, lfs, complete, line_no, reader.eof, ctx)
         extra = consumed == 0
         if extra:
             continue
         reader.consume(consumed)
-        line_no += result.lines
-        yield dataclasses.replace(result, source=source)
+        line_no += window.lines
+        yield dataclasses.replace(window, source=source)
 
 
 def _check_batch_lines(batch_lines: int) -> int:
@@ -1187,9 +1248,8 @@ def parse_lines(
     """
     ctx = _context(precision, default_time_ns, sensor_tag, max_line_bytes, fast_path)
     stream = _binary(io.BytesIO(_as_bytes(data)), "<data>")
-    return _concat(
-        list(_parse_stream(stream, "<data>", ctx, DEFAULT_BATCH_LINES, first_line)), first_line, None
-    )
+    windows = _parse_stream(stream, "<data>", ctx, DEFAULT_BATCH_LINES, first_line)
+    return _concat([dataclasses.replace(w, source=None).result(ctx) for w in windows], first_line, None)
 
 
 def read_line_protocol(
@@ -1208,10 +1268,12 @@ def read_line_protocol(
     reading started (or ``default_time_ns``), the same for every batch.
     """
     ctx = _context(precision, default_time_ns, sensor_tag, max_line_bytes, True)
-    return (result.to_batch() for result in _results(source, ctx, _check_batch_lines(batch_lines)))
+    return (
+        window.result(ctx).to_batch() for window in _windows(source, ctx, _check_batch_lines(batch_lines))
+    )
 
 
-def _results(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) -> Iterator[ParseResult]:
+def _windows(source: str | Path | IO[bytes], ctx: _Context, batch_lines: int) -> Iterator[_Window]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
@@ -1232,17 +1294,8 @@ def read_file(
     path: str | Path, precision: str = "ns", sensor_tag: str | None = "sensor_id"
 ) -> Iterator[base.Batch]:
     """The warehouse's entry point: a line-protocol file (plain or gzip) as canonical Batches
-    (numeric readings coded: ``reading_codes``), every rejected line in ``rejects`` with the file
+    (numeric readings coded: ``Batch.coded``), every rejected line in ``rejects`` with the file
     and its line number."""
-    source = str(path)
     ctx = _context(precision, None, sensor_tag, MAX_LINE_BYTES, True)
-    for result in _results(path, ctx, DEFAULT_BATCH_LINES):
-        readings, text_readings = result._split()
-        yield base.Batch(
-            readings=readings,
-            text_readings=text_readings,
-            series=result.series,  # SERIES_SCHEMA is base.SERIES_SCHEMA
-            rejects=base.rejects_frame(source, [(r.line_no, r.reason, r.text) for r in result.rejects]),
-            reading_codes=result.pairs,
-            reading_keys=result.pair_keys,
-        )
+    for window in _windows(path, ctx, DEFAULT_BATCH_LINES):
+        yield window.batch(ctx)

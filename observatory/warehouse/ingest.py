@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from observatory.errors import ParameterError
+from observatory.errors import DataFormatError, ParameterError
 from observatory.territory.registry import sha256_of
 from observatory.warehouse.formats import Format, by_name, detect
 from observatory.warehouse.store import IngestReport, Warehouse
@@ -32,16 +33,32 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def ingest_file(warehouse: Warehouse, path: Path, fmt: str = "auto", **options: object) -> IngestReport:
-    """Ingest one file: skipped when the same bytes were ingested before, else stored in one transaction."""
-    digest = sha256_of(path)
+    """Ingest one file: skipped when the same bytes were ingested before, else stored in one
+    transaction. A file of a size no ingested file had cannot be one of them: it is hashed in a
+    thread while it is read and stored (the 10 M-line benchmark file: 0.6 s no longer before
+    reading starts), else first."""
     chosen: Format = detect(path) if fmt == "auto" else by_name(fmt)
-    if warehouse.already_ingested(digest):
-        return IngestReport(str(path), chosen.name, digest, skipped=True)
+    size = _size(path)
+    if warehouse.may_hold(size):
+        digest: str | concurrent.futures.Future = sha256_of(path)
+        if warehouse.already_ingested(digest):
+            return IngestReport(str(path), chosen.name, digest, skipped=True)
+    else:
+        hashing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ingest-sha256")
+        digest = hashing.submit(sha256_of, path)
+        hashing.shutdown(wait=False)  # the thread ends with the hash
     try:
         batches = chosen.read(path, **options)
     except TypeError as exc:  # an option this reader does not take
         raise ParameterError(f"{chosen.name} reader: {exc}", parameter="--option") from exc
-    return warehouse.ingest(str(path), digest, chosen.name, batches)
+    return warehouse.ingest(str(path), digest, chosen.name, batches, size=size)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise DataFormatError(f"cannot read: {exc.strerror}", path=path, hint="Check the path.") from exc
 
 
 def ingest_paths(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3  # 2: readings stored narrow (readings_data + sensor_series), a view; 3: source_status
+SCHEMA_VERSION = 4
+# 2: readings stored narrow (readings_data + sensor_series), a view; 3: source_status;
+# 4: ingest_log.bytes (a file whose size no ingested file had is hashed while it is read)
 
 TABLES: dict[str, str] = {
     "communes": """
@@ -129,7 +131,8 @@ TABLES: dict[str, str] = {
             text_readings BIGINT NOT NULL,
             reports BIGINT NOT NULL,
             duplicates BIGINT NOT NULL,
-            rejected BIGINT NOT NULL
+            rejected BIGINT NOT NULL,
+            bytes BIGINT  -- the source file's size; null: not a file; -1: a source logged before version 4
         )""",
     "meta": """
         CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
@@ -170,6 +173,9 @@ ROLLUP_UPDATES = (
            first_time = least(reading_spans.first_time, excluded.first_time),
            last_time = greatest(reading_spans.last_time, excluded.last_time)""",
 )
+
+# Columns added to a table after its first version (made before: added on open).
+ADD_COLUMNS = ("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS bytes BIGINT DEFAULT -1",)
 
 # reading_spans of a warehouse made before it existed, from the rollups that every stored
 # reading enters (first hour, last time).

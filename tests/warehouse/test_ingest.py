@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
+from observatory.sources.line_protocol import read_file
+from observatory.warehouse import ingest
+from observatory.warehouse.ingest import ingest_file
+from observatory.warehouse.schema import SCHEMA_VERSION
 from observatory.warehouse.store import Warehouse
 
 
@@ -105,3 +112,64 @@ def test_an_option_the_reader_does_not_take_is_named(field_exports, tmp_path):
         timeout=300,
     )
     assert result.returncode == 2 and "--option" in result.stderr and "colour" in result.stderr
+
+
+LINES = b"".join(
+    b"weather,sensor_id=mq-wx-fdf temperature=%d.5 %d\n" % (20 + i % 9, 1763712000000000000 + i * 60 * 10**9)
+    for i in range(500)
+)
+
+
+def test_new_bytes_are_hashed_while_read_and_the_same_bytes_are_skipped(tmp_path, monkeypatch):
+    first, renamed, longer = tmp_path / "a.lp", tmp_path / "copy-of-a.lp", tmp_path / "b.lp"
+    first.write_bytes(LINES)
+    renamed.write_bytes(LINES)
+    longer.write_bytes(LINES + b"weather,sensor_id=mq-wx-fdf temperature=30 1763800000000000000\n")
+    hashed, sha256_of = [], ingest.sha256_of
+
+    def recorded(path):
+        hashed.append((threading.current_thread().name.split("_")[0], path.name))
+        return sha256_of(path)
+
+    monkeypatch.setattr(ingest, "sha256_of", recorded)
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        report = ingest_file(wh, first)  # no file of its size logged: hashed while it is read
+        assert report.readings == 500 and report.sha256 == hashlib.sha256(LINES).hexdigest()
+        logged = wh.sql("SELECT source, sha256, bytes FROM ingest_log").rows()
+        assert logged == [(str(first), hashlib.sha256(LINES).hexdigest(), len(LINES))]
+        again = ingest_file(wh, renamed)  # a logged file has its size: hashed first, and skipped
+        assert again.skipped and again.sha256 == report.sha256
+        assert ingest_file(wh, longer).readings == 1  # a new size: new bytes
+        assert wh.counts()["readings"] == 501
+    assert hashed == [("ingest-sha256", "a.lp"), ("MainThread", "copy-of-a.lp"), ("ingest-sha256", "b.lp")]
+
+
+def test_bytes_found_logged_once_hashed_leave_nothing(tmp_path):
+    # Hashed while stored, the source turns out to be logged already (a log without sizes, say):
+    # the transaction is rolled back and the report says skipped.
+    path = tmp_path / "a.lp"
+    path.write_bytes(LINES)
+    digest = hashlib.sha256(LINES).hexdigest()
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        wh.ingest("earlier", digest, "line-protocol", list(read_file(path))[:0])
+        before = wh.counts()
+        known = concurrent.futures.Future()
+        known.set_result(digest)
+        report = wh.ingest(str(path), known, "line-protocol", read_file(path), size=len(LINES))
+        assert report.skipped and report.sha256 == digest
+        assert wh.counts() == before
+
+
+def test_a_version_3_log_gets_sizes_and_its_files_are_still_recognised(tmp_path):
+    path = tmp_path / "a.lp"
+    path.write_bytes(LINES)
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        ingest_file(wh, path)
+        wh.con.execute("ALTER TABLE ingest_log DROP COLUMN bytes")  # as version 3 wrote it
+        wh.con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        assert wh.sql("SELECT bytes FROM ingest_log")["bytes"].to_list() == [-1]  # size unknown
+        assert wh.may_hold(len(LINES) + 1)  # so any file may be one already logged: hashed first
+        assert ingest_file(wh, path).skipped
+        version = wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list()
+        assert version == [str(SCHEMA_VERSION)]
