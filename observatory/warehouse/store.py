@@ -1067,18 +1067,34 @@ class _Stager:
         )
 
     def _update_rollups(self) -> None:
+        # Partials merged per dedupe key (an integer: a (sensor_id, field)), the names attached
+        # after, and all of it before the connection is touched, so that it runs beside the last
+        # insert (grouped by the three strings: 0.22 s for the 10 M-line file, in the serial tail).
         names = self.series.names()
-        hourly = (
+        series_key = names.select(
+            "series_id", key=pl.Series(self.series.key_of[names.get_column("series_id").to_numpy()])
+        )
+        keys = (
+            names.join(series_key, on="series_id")
+            .group_by("key", maintain_order=True)
+            .agg(pl.col("sensor_id", "field", "measurement").first())
+            .sort("sensor_id", "field")  # stored in query order: zone maps and locality
+            .with_row_index("rank")
+        )
+        partials = (
             pl.concat(self.hourly)
-            .join(names, on="series_id")
-            .group_by("sensor_id", "field", "hour")
+            .join(series_key, on="series_id")
+            .group_by("key", "hour")
             .agg(
-                pl.col("measurement").first(),
                 pl.col("n").sum(),
                 pl.col("total").sum(),
                 pl.col("minimum").min(),
                 pl.col("maximum").max(),
             )
+        )
+        hourly = (
+            partials.join(keys, on="key")
+            .sort("rank", "hour")
             .select(
                 "sensor_id",
                 "measurement",
@@ -1089,24 +1105,30 @@ class _Stager:
                 "minimum",
                 "maximum",
             )
-            .sort("sensor_id", "field", "hour")  # stored in query order: zone maps and locality
         )
-        latest = (
+        last = (
             pl.concat(self.latest)
-            .join(names, on="series_id")
-            .group_by("sensor_id", "field")
+            .join(series_key, on="series_id")
+            .group_by("key")
             .agg(pl.col("time").max(), pl.col("value").get(pl.col("time").arg_max()))
         )
+        latest = last.join(keys, on="key").select("sensor_id", "field", "time", "value")
         spans = (
-            hourly.group_by("sensor_id", "field")
+            partials.group_by("key")
             .agg(first_time=pl.col("hour").min().cast(pl.Datetime("ns")))
-            .join(latest.select("sensor_id", "field", last_time="time"), on=["sensor_id", "field"])
+            .join(last.select("key", last_time="time"), on="key")
+            .join(keys, on="key")
+            .select("sensor_id", "field", "first_time", "last_time")
         )
-        for name, frame in (("_hourly", hourly), ("_latest", latest), ("_spans", spans)):
-            self.con.register(name, frame.to_arrow())
+        tables = [
+            (name, frame.to_arrow())
+            for name, frame in (("_hourly", hourly), ("_latest", latest), ("_spans", spans))
+        ]
+        for name, table in tables:
+            self.con.register(name, table)
         for statement in ROLLUP_UPDATES:
             self.con.execute(statement)
-        for name in ("_hourly", "_latest", "_spans"):
+        for name, _ in tables:
             self.con.unregister(name)
 
     def _store_text(self, frame: pl.DataFrame) -> None:
