@@ -34,7 +34,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from observatory.warehouse.formats import check_options_taken, parse_options
-    from observatory.warehouse.ingest import expand, ingest_file
+    from observatory.warehouse.ingest import expand, ingest_paths
     from observatory.warehouse.store import Warehouse
 
     files = expand(args.paths)
@@ -42,17 +42,26 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if options:
         check_options_taken(files, args.format, options)
     totals = {"readings": 0, "text_readings": 0, "reports": 0, "duplicates": 0, "rejected": 0, "skipped": 0}
-    with Warehouse.open(args.warehouse) as warehouse, tqdm(files, unit="file", disable=args.quiet) as bar:
+    with (
+        Warehouse.open(args.warehouse) as warehouse,
+        tqdm(total=len(files), unit="file", disable=args.quiet) as bar,
+    ):
         if warehouse.counts()["communes"] == 0:
             warehouse.load_communes()
-        for path in bar:
-            bar.set_postfix_str(path.name[-40:])
-            report = ingest_file(warehouse, path, args.format, **options)
+        reports = ingest_paths(
+            warehouse,
+            files,
+            args.format,
+            progress=lambda path: bar.set_postfix_str(path.name[-40:]),
+            **options,
+        )
+        for report in reports:
+            bar.update()
             for key in totals:
                 totals[key] += int(getattr(report, key))
             if report.rejected and not args.quiet:
                 tqdm.write(
-                    f"{path}: {report.rejected} rows quarantined (observatory sql 'SELECT * FROM quarantine')"
+                    f"{report.source}: {report.rejected} rows quarantined (observatory sql 'SELECT * FROM quarantine')"
                 )
     print(" ".join(f"{key}={value}" for key, value in totals.items()) + f" files={len(files)}")
     _precompute_kpis(args.warehouse, args.quiet)

@@ -6,10 +6,11 @@ import concurrent.futures
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from observatory.errors import DataFormatError, ParameterError
+from observatory.errors import DataFormatError, ObservatoryError, ParameterError
+from observatory.sources.base import Batch
 from observatory.territory.registry import sha256_of
 from observatory.warehouse.formats import Format, by_name, detect
-from observatory.warehouse.store import IngestReport, Warehouse
+from observatory.warehouse.store import IngestReport, Prefetched, Warehouse
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
@@ -37,28 +38,7 @@ def ingest_file(warehouse: Warehouse, path: Path, fmt: str = "auto", **options: 
     transaction. A file of a size no ingested file had cannot be one of them: it is hashed in a
     thread while it is read and stored (the 10 M-line benchmark file: 0.6 s no longer before
     reading starts), else first."""
-    chosen: Format = detect(path) if fmt == "auto" else by_name(fmt)
-    size = _size(path)
-    if warehouse.may_hold(size):
-        digest: str | concurrent.futures.Future = sha256_of(path)
-        if warehouse.already_ingested(digest):
-            return IngestReport(str(path), chosen.name, digest, skipped=True)
-    else:
-        hashing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ingest-sha256")
-        digest = hashing.submit(sha256_of, path)
-        hashing.shutdown(wait=False)  # the thread ends with the hash
-    try:
-        batches = chosen.read(path, **options)
-    except TypeError as exc:  # an option this reader does not take
-        raise ParameterError(f"{chosen.name} reader: {exc}", parameter="--option") from exc
-    return warehouse.ingest(str(path), digest, chosen.name, batches, size=size)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError as exc:
-        raise DataFormatError(f"cannot read: {exc.strerror}", path=path, hint="Check the path.") from exc
+    return _ingest(warehouse, _Source(Path(path), fmt, options))
 
 
 def ingest_paths(
@@ -68,8 +48,80 @@ def ingest_paths(
     progress: Callable[[Path], None] | None = None,
     **options: object,
 ) -> Iterator[IngestReport]:
-    """Ingest every file under ``paths``, one transaction per file; yields one report per file."""
-    for path in expand(paths):
-        if progress is not None:
-            progress(path)
-        yield ingest_file(warehouse, path, fmt, **options)
+    """Ingest every file under ``paths``, one transaction per file; yields one report per file.
+
+    While a file is stored and committed, the next one is already being read (parsed in a
+    thread, a few batches ahead) when its size says it is new: a folder of daily files then
+    keeps both cores busy (30 days of the fleet, 30 files, 11.7 M readings: 4.0 s instead of 4.9 s)."""
+    files = expand(paths)
+    upcoming: _Source | None = None
+    try:
+        for index, path in enumerate(files):
+            if progress is not None:
+                progress(path)
+            source = upcoming if upcoming is not None else _Source(path, fmt, options)
+            upcoming = (
+                _read_ahead(warehouse, files[index + 1], fmt, options) if index + 1 < len(files) else None
+            )
+            yield _ingest(warehouse, source)
+    finally:
+        if upcoming is not None:
+            upcoming.close()
+
+
+class _Source:
+    """A file about to be ingested: its format (detected or named) and size, and its batches
+    once reading has started."""
+
+    def __init__(self, path: Path, fmt: str, options: dict[str, object]) -> None:
+        self.path, self.options = path, options
+        self.format: Format = detect(path) if fmt == "auto" else by_name(fmt)
+        try:
+            self.size = path.stat().st_size
+        except OSError as exc:
+            raise DataFormatError(f"cannot read: {exc.strerror}", path=path, hint="Check the path.") from exc
+        self.reading: Prefetched | None = None
+
+    def batches(self) -> Iterable[Batch]:
+        """The file's batches: those being read ahead, else a reader of it."""
+        if self.reading is not None:
+            return self.reading
+        try:
+            return self.format.read(self.path, **self.options)
+        except TypeError as exc:  # an option this reader does not take
+            raise ParameterError(f"{self.format.name} reader: {exc}", parameter="--option") from exc
+
+    def read_ahead(self) -> None:
+        self.reading = Prefetched(self.batches())
+
+    def close(self) -> None:
+        if self.reading is not None:
+            self.reading.close()
+
+
+def _read_ahead(warehouse: Warehouse, path: Path, fmt: str, options: dict[str, object]) -> _Source | None:
+    """The next file, being read already when its size says its bytes are new; None when it
+    is to be opened at its turn (a size met before, or a file that cannot be opened: its
+    error is raised then, not during the file before it)."""
+    try:
+        source = _Source(path, fmt, options)
+        if warehouse.may_hold(source.size):
+            return None
+        source.read_ahead()
+    except (ObservatoryError, OSError):
+        return None
+    return source
+
+
+def _ingest(warehouse: Warehouse, source: _Source) -> IngestReport:
+    path = source.path
+    if warehouse.may_hold(source.size):
+        digest: str | concurrent.futures.Future = sha256_of(path)
+        if warehouse.already_ingested(digest):
+            source.close()
+            return IngestReport(str(path), source.format.name, digest, skipped=True)
+    else:
+        hashing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ingest-sha256")
+        digest = hashing.submit(sha256_of, path)
+        hashing.shutdown(wait=False)  # the thread ends with the hash
+    return warehouse.ingest(str(path), digest, source.format.name, source.batches(), size=source.size)

@@ -277,11 +277,26 @@ class Warehouse:
 
         Rows whose key (sensor_id, field, time) is already stored, or repeated within the
         source, are counted as duplicates and not stored again; the first value is kept.
-        ``batches`` that is not a list is read in a worker thread, a few batches ahead of the
-        store; its exceptions are raised here. ``sha256`` may be a Future (the file hashed while
+        ``batches`` that is not a list is read in a worker thread (``Prefetched``; one may be
+        given, already reading), a few batches ahead of the store; its exceptions are raised here. ``sha256`` may be a Future (the file hashed while
         it is read): the source is then checked against the log once it is known, and nothing
         is kept when those bytes were ingested before. ``size``: the file's, logged with it.
         """
+        reading = batches if isinstance(batches, (list, tuple, Prefetched)) else Prefetched(batches)
+        try:
+            return self._ingest(source, sha256, fmt, reading, size)
+        finally:
+            if isinstance(reading, Prefetched):
+                reading.close()
+
+    def _ingest(
+        self,
+        source: str,
+        sha256: str | concurrent.futures.Future,
+        fmt: str,
+        batches: Iterable[Batch],
+        size: int | None,
+    ) -> IngestReport:
         if isinstance(sha256, str) and self.already_ingested(sha256):
             return IngestReport(source, fmt, sha256, skipped=True)
         started = dt.datetime.now(_UTC).replace(tzinfo=None)
@@ -290,7 +305,7 @@ class Warehouse:
                 ingest_id = self.con.execute(
                     "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log"
                 ).fetchone()[0]
-                counts = _Stager(self.con, ingest_id, source).stage_all(_prefetched(batches))
+                counts = _Stager(self.con, ingest_id, source).stage_all(batches)
                 if not isinstance(sha256, str):
                     sha256 = sha256.result()
                     if self.already_ingested(sha256):
@@ -772,53 +787,60 @@ def _grouped(
     )
 
 
-def _prefetched(batches: Iterable[Batch], depth: int = PREFETCH_BATCHES) -> Iterator[Batch]:
-    """``batches`` read by a worker thread up to ``depth`` ahead, so that reading (parsing in
-    Polars, which releases the GIL) and storing (DuckDB, likewise) use both cores. The reader's
-    exception is raised here; leaving early stops the reader at its next batch."""
-    if isinstance(batches, (list, tuple)):
-        yield from batches
-        return
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class Prefetched:
+    """``batches`` read by a worker thread up to ``depth`` ahead, from the moment this is made,
+    so that reading (the compiled line-protocol pass, Polars: both release the GIL) and storing
+    (NumPy, DuckDB) use both cores, and the next file of a folder is read while this one is
+    stored and committed (``ingest.ingest_paths``). Iterating gives the batches once; the
+    reader's exception is raised there. ``close`` (leaving the iteration early, too) stops the
+    reader at its next batch."""
 
-    def hand(item: tuple[str, object]) -> bool:
-        while not stop.is_set():
+    def __init__(self, batches: Iterable[Batch], depth: int = PREFETCH_BATCHES) -> None:
+        self._handoff: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._read, args=(batches,), name="ingest-reader", daemon=True)
+        self._worker.start()
+
+    def _hand(self, item: tuple[str, object]) -> bool:
+        while not self._stop.is_set():
             try:
-                handoff.put(item, timeout=0.1)
+                self._handoff.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def read() -> None:
-        iterator = iter(batches)
+    def _read(self, batches: Iterable[Batch]) -> None:
+        iterator = None
         try:
+            iterator = iter(batches)
             for batch in iterator:
-                if not hand(("batch", batch)):
+                if not self._hand(("batch", batch)):
                     break
             else:
-                hand(("end", None))
+                self._hand(("end", None))
         except BaseException as exc:  # handed to the storing thread, raised there
-            hand(("error", exc))
+            self._hand(("error", exc))
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
 
-    worker = threading.Thread(target=read, name="ingest-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = handoff.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            while True:
+                kind, item = self._handoff.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._worker.join()
 
 
 class _InsertBehind:
@@ -853,9 +875,9 @@ class _InsertBehind:
         if pending is not None:
             pending.result()
 
-    def close(self, quiet: bool = False) -> None:
-        """Wait for the insert in flight; ``quiet``: an error of its own is not raised (the
-        caller is on its way out with another)."""
+    def finish(self, quiet: bool = False) -> None:
+        """Wait for the insert in flight and let its thread go; ``quiet``: an error of the
+        insert is not raised (the caller is on its way out with another)."""
         try:
             self.wait()
         except Exception:
@@ -909,9 +931,9 @@ class _Stager:
                 self._update_rollups()
             self.con.wait()
         except BaseException:
-            self.con.close(quiet=True)  # the insert in flight ends before the caller's rollback
+            self.con.finish(quiet=True)  # the insert in flight ends before the caller's rollback
             raise
-        self.con.close()
+        self.con.finish()
         self.counts["duplicates"] += self.received - self.counts["readings"]
         return {**self.counts, "reports": self.reports, "rejected": self.rejected}
 

@@ -10,12 +10,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
+from observatory.errors import DataFormatError
 from observatory.sources.line_protocol import read_file
 from observatory.warehouse import ingest
-from observatory.warehouse.ingest import ingest_file
+from observatory.warehouse.ingest import ingest_file, ingest_paths
 from observatory.warehouse.schema import SCHEMA_VERSION
 from observatory.warehouse.store import Warehouse
 
@@ -173,3 +176,58 @@ def test_a_version_3_log_gets_sizes_and_its_files_are_still_recognised(tmp_path)
         assert ingest_file(wh, path).skipped
         version = wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list()
         assert version == [str(SCHEMA_VERSION)]
+
+
+def _day(day: int, lines: int = 0) -> bytes:
+    start = 1763712000000000000 + day * 86_400 * 10**9
+    return b"".join(
+        b"weather,sensor_id=mq-wx-fdf temperature=%d.5 %d\n" % (20 + i % 9 + day, start + i * 60 * 10**9)
+        for i in range(lines or 300 + day)  # a size of its own: each is read ahead
+    )
+
+
+def test_the_next_file_is_read_while_one_is_stored_and_its_error_waits_its_turn(tmp_path, monkeypatch):
+    folder = tmp_path / "days"
+    folder.mkdir()
+    (folder / "1.lp").write_bytes(_day(1))
+    packed = gzip.compress(_day(2, lines=30_000))
+    (folder / "2.lp.gz").write_bytes(packed[: len(packed) // 2])  # truncated while copied: read, then fails
+    (folder / "3.lp").write_bytes(_day(3))
+    events, store_ingest, read_ahead = [], Warehouse.ingest, ingest._Source.read_ahead
+
+    def ingest_recorded(self, source, *args, **kwargs):
+        events.append(f"store {Path(source).name}")
+        return store_ingest(self, source, *args, **kwargs)
+
+    def read_ahead_recorded(self):
+        events.append(f"read {self.path.name}")
+        read_ahead(self)
+
+    monkeypatch.setattr(Warehouse, "ingest", ingest_recorded)
+    monkeypatch.setattr(ingest._Source, "read_ahead", read_ahead_recorded)
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        reports = ingest_paths(wh, [folder])
+        assert next(reports).readings == 301  # day 1 stored while day 2 was being read
+        with pytest.raises(DataFormatError) as raised:  # day 2's error, at day 2's turn
+            next(reports)
+        assert "2.lp.gz" in str(raised.value)
+        assert events == ["read 2.lp.gz", "store 1.lp", "read 3.lp", "store 2.lp.gz"]
+        assert wh.counts()["readings"] == 301 and not wh.already_ingested(hashlib.sha256(_day(2)).hexdigest())
+    deadline = time.monotonic() + 5
+    while any(t.name == "ingest-reader" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "ingest-reader" for t in threading.enumerate())  # day 3's reader stopped
+
+
+def test_leaving_a_folder_early_stops_the_file_read_ahead(tmp_path):
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for day in (1, 2):
+        (folder / f"{day}.lp").write_bytes(_day(day))
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        reports = ingest_paths(wh, [folder])
+        assert next(reports).readings == 301
+        reports.close()  # a caller that stops after the first file
+        assert not any(t.name == "ingest-reader" for t in threading.enumerate())
+        assert wh.counts()["readings"] == 301
+        assert [r.readings for r in ingest_paths(wh, [folder])] == [0, 302]  # day 1 skipped
