@@ -56,14 +56,15 @@ def ingest_paths(
     files = expand(paths)
     upcoming: _Source | None = None
     try:
-        for index, path in enumerate(files):
-            if progress is not None:
-                progress(path)
-            source = upcoming if upcoming is not None else _Source(path, fmt, options)
-            upcoming = (
-                _read_ahead(warehouse, files[index + 1], fmt, options) if index + 1 < len(files) else None
-            )
-            yield _ingest(warehouse, source)
+        with warehouse.bulk():
+            for index, path in enumerate(files):
+                if progress is not None:
+                    progress(path)
+                source = upcoming if upcoming is not None else _Source(path, fmt, options)
+                upcoming = (
+                    _read_ahead(warehouse, files[index + 1], fmt, options) if index + 1 < len(files) else None
+                )
+                yield _ingest(warehouse, source)
     finally:
         if upcoming is not None:
             upcoming.close()

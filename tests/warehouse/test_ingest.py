@@ -231,3 +231,22 @@ def test_leaving_a_folder_early_stops_the_file_read_ahead(tmp_path):
         assert not any(t.name == "ingest-reader" for t in threading.enumerate())
         assert wh.counts()["readings"] == 301
         assert [r.readings for r in ingest_paths(wh, [folder])] == [0, 302]  # day 1 skipped
+
+
+def test_a_folder_is_checkpointed_once_at_its_end_and_the_setting_restored(tmp_path):
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for day in (1, 2, 3):
+        (folder / f"{day}.lp").write_bytes(_day(day))
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        before = wh.sql("SELECT current_setting('checkpoint_threshold') AS t")["t"].to_list()
+        reports = ingest_paths(wh, [folder])
+        next(reports)
+        during = wh.sql("SELECT current_setting('checkpoint_threshold') AS t")["t"].to_list()
+        assert [r.readings for r in reports] == [302, 303]
+        assert during == ["953.6 MiB"] and before == ["16.0 MiB"]
+        assert wh.sql("SELECT current_setting('checkpoint_threshold') AS t")["t"].to_list() == before
+        wal = tmp_path / "w.duckdb.wal"
+        assert not wal.exists() or wal.stat().st_size == 0  # all of it checkpointed into the file
+    with Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh:
+        assert wh.counts()["readings"] == 301 + 302 + 303
