@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # 2: readings stored narrow (readings_data + sensor_series), a view; 3: source_status;
-# 4: ingest_log.bytes (a file whose size no ingested file had is hashed while it is read)
+# 4: ingest_log.bytes (a file whose size no ingested file had is hashed while it is read);
+# 5: readings_hourly without its primary key (ingest keeps each (sensor_id, field, hour) once)
 
 TABLES: dict[str, str] = {
     "communes": """
@@ -81,6 +82,9 @@ TABLES: dict[str, str] = {
             ingest_id INTEGER NOT NULL
         )""",
     # Rollups kept at ingest: hourly aggregates and the latest value of every (sensor, field).
+    # One row per (sensor_id, field, hour), kept so by the ingest (HOURLY_*), not by a primary
+    # key: on a year's table its index made each file's merge 10x slower than an insert and
+    # grew every checkpoint.
     "readings_hourly": """
         CREATE TABLE IF NOT EXISTS readings_hourly (
             sensor_id VARCHAR NOT NULL,
@@ -90,8 +94,7 @@ TABLES: dict[str, str] = {
             n BIGINT NOT NULL,
             total DOUBLE,
             minimum DOUBLE,
-            maximum DOUBLE,
-            PRIMARY KEY (sensor_id, field, hour)
+            maximum DOUBLE
         )""",
     "latest": """
         CREATE TABLE IF NOT EXISTS latest (
@@ -150,18 +153,30 @@ TABLES: dict[str, str] = {
         )""",
 }
 
-# Run at the end of an ingest with ``_hourly``, ``_latest`` and ``_spans`` registered: the
-# aggregates of the rows that source added (computed in Polars as they were stored), merged into
-# the rollups so that each new row enters them once and they stay exact.
-ROLLUP_UPDATES = (
+# Run at the end of an ingest with ``_hourly_new``, ``_hourly_met``, ``_latest`` and ``_spans``
+# registered: the aggregates of the rows that source added (computed as they were stored), merged
+# into the rollups so that each new row enters them once and they stay exact. ``_hourly_new``:
+# hours no stored reading of their (sensor_id, field) can fall in (new data): appended;
+# ``_hourly_met``: hours that may hold stored readings: added into the stored row if there is
+# one (HOURLY_MET, with the hours' bounds bound twice, which confine the scan), else appended.
+HOURLY_NEW = """INSERT INTO readings_hourly
+    SELECT sensor_id, measurement, field, hour, n, total, minimum, maximum FROM _hourly_new"""
+HOURLY_MET = (
+    """UPDATE readings_hourly AS h SET
+           n = h.n + x.n,
+           total = CASE WHEN h.total IS NULL AND x.total IS NULL THEN NULL
+                        ELSE coalesce(h.total, 0) + coalesce(x.total, 0) END,
+           minimum = least(h.minimum, x.minimum),
+           maximum = greatest(h.maximum, x.maximum)
+       FROM _hourly_met x
+       WHERE h.hour BETWEEN ? AND ? AND h.sensor_id = x.sensor_id AND h.field = x.field AND h.hour = x.hour""",
     """INSERT INTO readings_hourly
-       SELECT sensor_id, measurement, field, hour, n, total, minimum, maximum FROM _hourly
-       ON CONFLICT (sensor_id, field, hour) DO UPDATE SET
-           n = readings_hourly.n + excluded.n,
-           total = CASE WHEN readings_hourly.total IS NULL AND excluded.total IS NULL THEN NULL
-                        ELSE coalesce(readings_hourly.total, 0) + coalesce(excluded.total, 0) END,
-           minimum = least(readings_hourly.minimum, excluded.minimum),
-           maximum = greatest(readings_hourly.maximum, excluded.maximum)""",
+       SELECT x.sensor_id, x.measurement, x.field, x.hour, x.n, x.total, x.minimum, x.maximum
+       FROM _hourly_met x
+       ANTI JOIN (SELECT sensor_id, field, hour FROM readings_hourly WHERE hour BETWEEN ? AND ?) h
+           ON h.sensor_id = x.sensor_id AND h.field = x.field AND h.hour = x.hour""",
+)
+ROLLUP_UPDATES = (
     """INSERT INTO latest
        SELECT sensor_id, field, time, value FROM _latest
        ON CONFLICT (sensor_id, field) DO UPDATE SET
@@ -172,6 +187,16 @@ ROLLUP_UPDATES = (
        ON CONFLICT (sensor_id, field) DO UPDATE SET
            first_time = least(reading_spans.first_time, excluded.first_time),
            last_time = greatest(reading_spans.last_time, excluded.last_time)""",
+)
+
+# Version 5 dropped readings_hourly's primary key: a table made before is renamed on open
+# (RENAME_HOURLY_4, before TABLES), and its rows copied into the new one (COPY_HOURLY_4, after).
+HOURLY_HAS_KEY = """SELECT count(*) FROM duckdb_constraints()
+    WHERE table_name = 'readings_hourly' AND constraint_type = 'PRIMARY KEY'"""
+RENAME_HOURLY_4 = "ALTER TABLE readings_hourly RENAME TO readings_hourly_v4"
+COPY_HOURLY_4 = (
+    "INSERT INTO readings_hourly SELECT * FROM readings_hourly_v4 ORDER BY sensor_id, field, hour",
+    "DROP TABLE readings_hourly_v4",
 )
 
 # Columns added to a table after its first version (made before: added on open).

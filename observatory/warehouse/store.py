@@ -32,9 +32,14 @@ if getattr(_group, "VERSION", None) != 1:  # a stale build of an older _group.c
     _group = None
 from observatory.warehouse.schema import (
     ADD_COLUMNS,
+    COPY_HOURLY_4,
     FILL_SPANS,
+    HOURLY_HAS_KEY,
+    HOURLY_MET,
+    HOURLY_NEW,
     MIGRATE_1_TO_2,
     RENAME_1,
+    RENAME_HOURLY_4,
     ROLLUP_UPDATES,
     SCHEMA_VERSION,
     TABLES,
@@ -183,11 +188,19 @@ class Warehouse:
             stored = self._stored_version()
             migrate = stored == 1 and self._is_table("readings")
             no_spans = not self._is_table("reading_spans")
+            keyed_hourly = (
+                self._is_table("readings_hourly") and self.con.execute(HOURLY_HAS_KEY).fetchone()[0] > 0
+            )
             if migrate:
                 self.con.execute(RENAME_1)
+            if keyed_hourly:
+                self.con.execute(RENAME_HOURLY_4)
             # Tables new in a version (source_status in 3) are created here like any other.
             for ddl in (*TABLES.values(), *ADD_COLUMNS):
                 self.con.execute(ddl)
+            if keyed_hourly:
+                for statement in COPY_HOURLY_4:
+                    self.con.execute(statement)
             if migrate:
                 for statement in MIGRATE_1_TO_2:
                     self.con.execute(statement)
@@ -663,6 +676,16 @@ class _SeriesIds:
             "SELECT sensor_id, field, epoch_ns(first_time), epoch_ns(last_time) FROM reading_spans"
         ).fetchall():
             self.stored[:, self._key(sensor_id, field)] = first_ns, last_ns
+        self.before = self.stored.copy()  # the spans before this ingest, for the rollups' merge
+
+    def met(self, key: np.ndarray, hour_ns: np.ndarray) -> np.ndarray:
+        """Mask of the hours (their start, ns) of ``key`` that may hold readings stored before
+        this ingest: those that meet the key's span then."""
+        if not self.before.shape[1]:
+            return np.zeros(len(key), bool)
+        known = key < self.before.shape[1]
+        first, last = self.before[:, np.where(known, key, 0)]
+        return known & (hour_ns <= last) & (hour_ns + _HOUR_NS > first)
 
     def _key(self, sensor_id: str, field: str) -> int:
         key = self.keys.setdefault((sensor_id, field), len(self.keys))
@@ -1133,8 +1156,13 @@ class _Stager:
                 pl.col("maximum").max(),
             )
         )
+        met = self.series.met(
+            partials.get_column("key").to_numpy(),
+            partials.get_column("hour").dt.cast_time_unit("ns").to_physical().to_numpy(),
+        )
         hourly = (
-            partials.join(keys, on="key")
+            partials.with_columns(met=pl.Series(met, dtype=pl.Boolean))
+            .join(keys, on="key")
             .sort("rank", "hour")
             .select(
                 "sensor_id",
@@ -1145,6 +1173,7 @@ class _Stager:
                 pl.when(pl.col("n") > 0).then(pl.col("total")).alias("total"),
                 "minimum",
                 "maximum",
+                "met",
             )
         )
         last = (
@@ -1161,12 +1190,22 @@ class _Stager:
             .join(keys, on="key")
             .select("sensor_id", "field", "first_time", "last_time")
         )
-        tables = [
-            (name, frame.to_arrow())
-            for name, frame in (("_hourly", hourly), ("_latest", latest), ("_spans", spans))
-        ]
+        hourly_met = hourly.filter("met").drop("met")
+        frames = {
+            "_hourly_new": hourly.filter(~pl.col("met")).drop("met"),
+            "_hourly_met": hourly_met,
+            "_latest": latest,
+            "_spans": spans,
+        }
+        tables = [(name, frame.to_arrow()) for name, frame in frames.items()]
         for name, table in tables:
             self.con.register(name, table)
+        if frames["_hourly_new"].height:
+            self.con.execute(HOURLY_NEW)
+        if hourly_met.height:
+            bounds = [hourly_met.get_column("hour").min(), hourly_met.get_column("hour").max()]
+            for statement in HOURLY_MET:
+                self.con.execute(statement, bounds)
         for statement in ROLLUP_UPDATES:
             self.con.execute(statement)
         for name, _ in tables:

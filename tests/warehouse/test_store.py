@@ -230,6 +230,11 @@ def test_rollups_kept_at_ingest_equal_the_raw_aggregates(warehouse):
         assert fast["measurement"].unique().to_list() == ["weather"]  # from the rollup, not a join
     (last,) = warehouse.latest().iter_rows(named=True)
     assert last["time"] == late["time"][-1] and last["value"] == late["value"][-1]
+    twice = warehouse.sql(
+        "SELECT sensor_id, field, hour FROM readings_hourly GROUP BY ALL HAVING count(*) > 1"
+    )
+    assert twice.height == 0  # each hour once: merged into, not appended again
+    assert warehouse.sql("SELECT max(n) AS n FROM readings_hourly")["n"].to_list() == [2]
 
 
 @pytest.mark.parametrize("flush_rows", [7, 1_000_000], ids=["flushed-between-batches", "one-buffer"])
@@ -484,6 +489,35 @@ def test_a_version_2_warehouse_gets_source_status_and_keeps_its_data(tmp_path):
         assert wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list() == [
             str(SCHEMA_VERSION)
         ]
+
+
+def test_a_version_4_hourly_rollup_loses_its_key_and_keeps_merging_exactly(tmp_path):
+    path = tmp_path / "v4.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.ingest("a", "sha-a", "line-protocol", [Batch(readings=readings("s1", 30))])
+        before = wh.sql("SELECT * FROM readings_hourly ORDER BY ALL")
+        # as version 4 made it: the same table with its primary key
+        wh.con.execute("ALTER TABLE readings_hourly RENAME TO h")
+        wh.con.execute(
+            TABLES["readings_hourly"].replace(
+                "maximum DOUBLE", "maximum DOUBLE, PRIMARY KEY (sensor_id, field, hour)"
+            )
+        )
+        wh.con.execute("INSERT INTO readings_hourly SELECT * FROM h")
+        wh.con.execute("DROP TABLE h")
+        wh.con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with Warehouse.open(path) as wh:
+        keys = wh.sql(
+            "SELECT * FROM duckdb_constraints() WHERE table_name = 'readings_hourly' AND constraint_type = 'PRIMARY KEY'"
+        )
+        assert keys.height == 0
+        assert wh.sql("SELECT * FROM readings_hourly ORDER BY ALL").equals(before)
+        late = readings("s1", 30, start=T0 + dt.timedelta(minutes=30 + 10 * 60))  # hours 10..29 met again
+        wh.ingest("b", "sha-b", "line-protocol", [Batch(readings=late)])
+        hourly = wh.readings(bucket="1h", agg="count")
+        assert hourly["value"].to_list() == [1.0] * 10 + [2.0] * 20 + [1.0] * 10
+        version = wh.sql("SELECT value FROM meta WHERE key = 'schema_version'")["value"].to_list()
+        assert version == [str(SCHEMA_VERSION)]
 
 
 def test_a_warehouse_from_a_newer_version_keeps_its_number(tmp_path):
