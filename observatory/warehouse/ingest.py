@@ -116,6 +116,7 @@ def _read_ahead(warehouse: Warehouse, path: Path, fmt: str, options: dict[str, o
 
 def _ingest(warehouse: Warehouse, source: _Source) -> IngestReport:
     path = source.path
+    # asked again for a file read ahead: the file before it may have been of the same size
     if warehouse.may_hold(source.size):
         digest: str | concurrent.futures.Future = sha256_of(path)
         if warehouse.already_ingested(digest):
