@@ -949,20 +949,34 @@ class _Window:
             distinct = np.flatnonzero(np.bincount(self.fields.series, minlength=known.height))
         return known, known.select(pl.all().gather(pl.Series(distinct, dtype=pl.UInt32)))
 
+    def _named(
+        self, ctx: _Context, known: pl.DataFrame, rows: np.ndarray | None = None
+    ) -> dict[str, pl.Series]:
+        """time, sensor_id, measurement and field of the fields ``rows`` (None: all of them)."""
+        fields = self.fields
+        series, field_id, time_ns = (
+            (fields.series, fields.field_id, fields.time_ns)
+            if rows is None
+            else (fields.series[rows], fields.field_id[rows], fields.time_ns[rows])
+        )
+        at = pl.Series(series, dtype=pl.UInt32)
+        return {
+            "time": pl.Series(time_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
+            "sensor_id": known.get_column("sensor_id").gather(at),
+            "measurement": known.get_column("measurement").gather(at),
+            "field": pl.Series(ctx.field_names, dtype=pl.String).gather(field_id),
+        }
+
     def result(self, ctx: _Context) -> ParseResult:
         """The window as points (``POINTS_SCHEMA``, in line order)."""
         fields = self.fields
         known, series = self._series(ctx)
-        rows = pl.Series(fields.series, dtype=pl.UInt32)
         numeric = fields.numeric()
         value = pl.Series(fields.value, dtype=pl.Float64)
         points = pl.DataFrame(
             {
                 "line_no": fields.line_no,
-                "time": pl.Series(fields.time_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")),
-                "sensor_id": known.get_column("sensor_id").gather(rows),
-                "measurement": known.get_column("measurement").gather(rows),
-                "field": pl.Series(ctx.field_names, dtype=pl.String).gather(fields.field_id),
+                **self._named(ctx, known),
                 "kind": _KINDS.gather(fields.kind),
                 "value": value if numeric is None else value.scatter(np.flatnonzero(~numeric), None),
                 "text": pl.Series(
@@ -985,15 +999,8 @@ class _Window:
         text_readings = base.empty(TEXT_READINGS_SCHEMA)
         if numeric is not None and not numeric.all():
             strings = np.flatnonzero(~numeric)
-            rows = pl.Series(fields.series[strings], dtype=pl.UInt32)
             text_readings = pl.DataFrame(
-                {
-                    "time": pl.Series(fields.time_ns[strings]).cast(pl.Datetime("ns", "UTC")),
-                    "sensor_id": known.get_column("sensor_id").gather(rows),
-                    "measurement": known.get_column("measurement").gather(rows),
-                    "field": pl.Series(ctx.field_names, dtype=pl.String).gather(fields.field_id[strings]),
-                    "value": [fields.text[i] for i in strings.tolist()],
-                },
+                {**self._named(ctx, known, strings), "value": [fields.text[i] for i in strings.tolist()]},
                 schema=TEXT_READINGS_SCHEMA,
             )
         return base.Batch(

@@ -314,7 +314,11 @@ class Warehouse:
             return IngestReport(source, fmt, sha256, skipped=True)
         started = dt.datetime.now(_UTC).replace(tzinfo=None)
         try:
-            with _one_thread(self.con), self.transaction():
+            # DuckDB on one thread while a source is stored: the ingest's own threads (reader,
+            # store, insert) keep both cores busy, and DuckDB's parallel insert only added work
+            # (the store of the 10 M-line benchmark file: 2.4-2.5 s wall and 3.7 CPU-s on one
+            # thread, 2.7 s and 4.0-4.4 CPU-s on two).
+            with _setting(self.con, "threads", 1), self.transaction():
                 ingest_id = self.con.execute(
                     "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log"
                 ).fetchone()[0]
@@ -351,16 +355,13 @@ class Warehouse:
         readings are written to the file as they are inserted; the log holds little: 14 MiB
         for 30 daily files). Into the warehouse of a year, 30 daily files took 4.2 s instead
         of 5.2 s (the commits 0.9 s instead of 1.6 s)."""
-        locked = self.con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
-        if locked or self.read_only:
+        if self.read_only:
             yield
             return
-        threshold = self.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-        self.con.execute("SET checkpoint_threshold = '1GB'")
         try:
-            yield
+            with _setting(self.con, "checkpoint_threshold", "1GB"):
+                yield
         finally:
-            self.con.execute("SET checkpoint_threshold = ?", [threshold])
             self.con.execute("CHECKPOINT")
 
     # -- queries ---------------------------------------------------------------------------
@@ -630,20 +631,21 @@ class _SameBytes(Exception):
 
 
 @contextlib.contextmanager
-def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB on one thread while an ingest runs: the ingest's own threads (reader, store,
-    insert) keep both cores busy, and DuckDB's parallel insert only added work (the store of
-    the 10 M-line benchmark file: 2.4-2.5 s wall and 3.7 CPU-s on one thread, 2.7 s and
-    4.0-4.4 CPU-s on two)."""
-    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    if not locked:
-        con.execute("SET threads = 1")
+def _setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """DuckDB's setting ``name`` (one of this module's, never a user's) at ``value`` for the
+    block, its former value back afterwards; left alone when the connection's settings are
+    locked (``Warehouse.query`` locks them)."""
+    locked, before = con.execute(
+        f"SELECT current_setting('lock_configuration'), current_setting('{name}')"
+    ).fetchone()
+    if locked:
+        yield
+        return
+    con.execute(f"SET {name} = ?", [value])
     try:
         yield
     finally:
-        if not locked:
-            con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET {name} = ?", [before])
 
 
 class _Transaction:
