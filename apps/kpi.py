@@ -177,8 +177,10 @@ class Dashboard:
 
     def _run_next(self) -> None:
         self._scheduled = False
-        self._draw_next()
-        self._schedule()
+        try:
+            self._draw_next()
+        finally:  # a part that failed (Panel logs it) leaves the others, the URL too, to be drawn
+            self._schedule()
 
     def _draw_next(self) -> None:
         part = next(p for p in PARTS if p in self._pending)
