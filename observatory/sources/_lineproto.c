@@ -379,10 +379,23 @@ field_value(const unsigned char *p, Py_ssize_t n, unsigned char *kind, double *o
 
 /* ---- lines ----------------------------------------------------------------------------- */
 
+/* The field keys of the last line of each series key, by position: a line of a key met before
+ * names its fields as that line did nearly always, and a byte comparison with the name there
+ * then stands in for hashing it (a third of the pass's time went to interning). */
+#define CACHED_FIELDS 8
+typedef struct {
+    Py_ssize_t pos[CACHED_FIELDS], len[CACHED_FIELDS];
+    int32_t field[CACHED_FIELDS];
+} FieldCache;
+
 typedef struct {
     const unsigned char *buf;
     int64_t unit_ns, default_ns;
+    int64_t time_max, time_min; /* the timestamps (in the unit) that fit int64 once scaled */
     Interner keys, fields;
+    Vec cache;                  /* FieldCache per series key index */
+    Vec next;                   /* per series key index: the key of the line that followed it last */
+    int32_t last_key;           /* the key of the line before, -1 at first */
     Vec row, key, time, field, kind, value; /* one item per field */
     Vec retry;                              /* rows handed back */
     Vec deferred;                           /* output index of floats to convert with the GIL */
@@ -419,6 +432,20 @@ defer(Parser *P, Py_ssize_t out, Py_ssize_t pos, Py_ssize_t len)
     return 0;
 }
 
+/* Eight ASCII digits (checked) as their value, -1 if one is not a digit (Lemire's SWAR). */
+static inline int64_t
+eight_digits(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if ((((v & 0xF0F0F0F0F0F0F0F0ull) | (((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4))) !=
+        0x3333333333333333ull)
+        return -1;
+    v = ((v & 0x0F0F0F0F0F0F0F0Full) * 2561) >> 8;
+    v = ((v & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
+    return (int64_t)(((v & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32);
+}
+
 /* Timestamp -?[0-9]+ at b[i..end), spaces allowed after it, times unit_ns within int64. */
 static int
 timestamp(const Parser *P, Py_ssize_t i, Py_ssize_t end, int64_t *out)
@@ -426,18 +453,105 @@ timestamp(const Parser *P, Py_ssize_t i, Py_ssize_t end, int64_t *out)
     const unsigned char *b = P->buf;
     int negative = b[i] == '-';
     i += negative;
-    Py_ssize_t n = digits(b + i, b + end);
-    uint64_t m;
-    if (n == 0 || magnitude(b + i, n, negative ? (1ull << 63) : (1ull << 63) - 1, &m) < 0)
+    uint64_t m = 0;
+    Py_ssize_t n = 0;
+#if SWAR
+    /* the usual case, 19 digits of nanoseconds then the LF: 8 + 8 at a time, then one by one */
+    while (n < 16 && i + n + 8 <= end) {
+        int64_t eight = eight_digits(b + i + n);
+        if (eight < 0)
+            break;
+        m = m * 100000000ull + (uint64_t)eight; /* at most 16 digits: no overflow */
+        n += 8;
+    }
+#endif
+    Py_ssize_t rest = digits(b + i + n, b + end);
+    if (n + rest == 0)
         return -1;
-    for (i += n; i < end; i++)
+    if (n + rest <= 18) { /* below 10**18: no overflow check needed */
+        for (Py_ssize_t k = 0; k < rest; k++)
+            m = m * 10 + (uint64_t)(b[i + n + k] - '0');
+    } else {
+        uint64_t tail;
+        if (magnitude(b + i + n, rest, UINT64_MAX, &tail) < 0)
+            return -1;
+        uint64_t limit = negative ? (1ull << 63) : (1ull << 63) - 1, scale = 1;
+        for (Py_ssize_t k = 0; k < rest; k++) {
+            if (scale > UINT64_MAX / 10)
+                return -1;
+            scale *= 10;
+        }
+        if (m > (limit - tail) / scale)
+            return -1;
+        m = m * scale + tail;
+    }
+    for (i += n + rest; i < end; i++)
         if (b[i] != ' ')
             return -1;
     int64_t value = negative ? (int64_t)(0 - m) : (int64_t)m;
-    if (value > INT64_MAX / P->unit_ns || value < INT64_MIN / P->unit_ns)
+    if (value > P->time_max || value < P->time_min)
         return -1;
     *out = value * P->unit_ns;
     return 0;
+}
+
+/* The index of the series key b[pos:pos+len] of a line: sensors report in turn, so the key that
+ * followed the previous line's key last time is tried first (a byte comparison), then the
+ * interner (a hash). */
+static int32_t
+series_index(Parser *P, Py_ssize_t pos, Py_ssize_t len)
+{
+    const unsigned char *b = P->buf;
+    int32_t guess = P->last_key >= 0 ? VEC_AT(P->next, int32_t, P->last_key) : -1;
+    int32_t key;
+    if (guess >= 0 && VEC_AT(P->keys.len, Py_ssize_t, guess) == len &&
+        memcmp(b + VEC_AT(P->keys.pos, Py_ssize_t, guess), b + pos, (size_t)len) == 0) {
+        key = guess;
+    } else {
+        key = intern(&P->keys, b, pos, len);
+        if (key < 0)
+            return -1;
+        if (P->keys.count > P->next.size) {
+            if (vec_reserve(&P->next, P->keys.count) < 0)
+                return -1;
+            for (Py_ssize_t k = P->next.size; k < P->keys.count; k++)
+                VEC_AT(P->next, int32_t, k) = -1;
+            P->next.size = P->keys.count;
+        }
+    }
+    if (P->last_key >= 0)
+        VEC_AT(P->next, int32_t, P->last_key) = key;
+    P->last_key = key;
+    return key;
+}
+
+/* The index of the field key b[name:name+len], the `position`-th of a line of series key
+ * `key`: from the key's cache when its last line named the same there, else interned. */
+static int32_t
+field_index(Parser *P, int32_t key, int position, Py_ssize_t name, Py_ssize_t len)
+{
+    const unsigned char *b = P->buf;
+    FieldCache *c = NULL;
+    if (position < CACHED_FIELDS) {
+        if (key >= P->cache.size) {
+            Py_ssize_t size = P->keys.count;
+            if (vec_reserve(&P->cache, size) < 0)
+                return -1;
+            for (Py_ssize_t k = P->cache.size; k < size; k++)
+                memset(&VEC_AT(P->cache, FieldCache, k), 0, sizeof(FieldCache));
+            P->cache.size = size;
+        }
+        c = &VEC_AT(P->cache, FieldCache, key);
+        if (c->len[position] == len && len > 0 && memcmp(b + c->pos[position], b + name, (size_t)len) == 0)
+            return c->field[position];
+    }
+    int32_t field = intern(&P->fields, b, name, len);
+    if (field >= 0 && c != NULL) {
+        c->pos[position] = name;
+        c->len[position] = len;
+        c->field[position] = field;
+    }
+    return field;
 }
 
 /* One line: LINE_OK (its fields emitted), LINE_SKIP (blank or comment), LINE_RETRY, or -1 (no memory). */
@@ -461,13 +575,13 @@ parse_line(Parser *P, int64_t row, Py_ssize_t i, Py_ssize_t end)
     i = scan(b, i, end, STOP_SPACE);
     if (i == end || b[i] != ' ')
         return LINE_RETRY;
-    int32_t key = intern(&P->keys, b, key_start, i - key_start);
+    int32_t key = series_index(P, key_start, i - key_start);
     if (key < 0)
         return -1;
     while (i < end && b[i] == ' ')
         i++;
     Py_ssize_t first = P->row.size, first_deferred = P->deferred.size;
-    for (;;) {
+    for (int position = 0;; position++) {
         Py_ssize_t name = i;
         i = scan(b, i, end, STOP_SPACE | STOP_COMMA | STOP_EQUALS);
         if (i == name || i == end || b[i] != '=')
@@ -481,7 +595,7 @@ parse_line(Parser *P, int64_t row, Py_ssize_t i, Py_ssize_t end)
         int outcome = field_value(b + value, i - value, &kind, &number);
         if (outcome == VALUE_RETRY)
             goto retry;
-        int32_t field = intern(&P->fields, b, name, name_len);
+        int32_t field = field_index(P, key, position, name, name_len);
         if (field < 0)
             return -1;
         for (Py_ssize_t k = first; k < P->row.size; k++)
@@ -636,7 +750,8 @@ parser_free(Parser *P)
     interner_free(&P->keys);
     interner_free(&P->fields);
     Vec *vecs[] = {&P->row,      &P->key,          &P->time,        &P->field, &P->kind, &P->value,
-                   &P->retry,    &P->deferred,     &P->deferred_pos, &P->deferred_len};
+                   &P->retry,    &P->deferred,     &P->deferred_pos, &P->deferred_len, &P->cache,
+                   &P->next};
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
         free(vecs[i]->data);
 }
@@ -707,9 +822,13 @@ parse(PyObject *Py_UNUSED(module), PyObject *args)
     P.buf = buf.buf;
     P.unit_ns = unit_ns;
     P.default_ns = default_ns;
+    P.time_max = INT64_MAX / unit_ns;
+    P.time_min = INT64_MIN / unit_ns;
     Vec *vecs[] = {&P.row, &P.key, &P.time, &P.field, &P.kind, &P.value,
-                   &P.retry, &P.deferred, &P.deferred_pos, &P.deferred_len};
-    Py_ssize_t sizes[] = {8, 4, 8, 4, 1, 8, 8, sizeof(Py_ssize_t), sizeof(Py_ssize_t), sizeof(Py_ssize_t)};
+                   &P.retry, &P.deferred, &P.deferred_pos, &P.deferred_len, &P.cache, &P.next};
+    Py_ssize_t sizes[] = {8, 4, 8, 4, 1, 8, 8, sizeof(Py_ssize_t), sizeof(Py_ssize_t), sizeof(Py_ssize_t),
+                          sizeof(FieldCache), sizeof(int32_t)};
+    P.last_key = -1;
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
         vecs[i]->itemsize = sizes[i];
     int status = 0;
