@@ -31,6 +31,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    # NumPy's OpenBLAS starts a thread per core that spins after each call; an ingest does no
+    # linear algebra and keeps both cores busy with its own threads (set before NumPy loads).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from tqdm import tqdm
 
     from observatory.warehouse.formats import check_options_taken, parse_options
@@ -43,7 +46,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         check_options_taken(files, args.format, options)
     totals = {"readings": 0, "text_readings": 0, "reports": 0, "duplicates": 0, "rejected": 0, "skipped": 0}
     with (
-        Warehouse.open(args.warehouse) as warehouse,
+        Warehouse.open(args.warehouse, extensions=()) as warehouse,  # no spatial SQL here: 0.2 s less
         tqdm(total=len(files), unit="file", disable=args.quiet) as bar,
     ):
         if warehouse.counts()["communes"] == 0:

@@ -587,3 +587,75 @@ def test_integers_and_timestamps_at_the_edges_of_their_range(
         assert result.points["time"].dt.epoch("ns").to_list() == [stamp * lp.PRECISION_NS[precision]]
     else:
         assert result.readings.height == 0 and len(result.rejects) == 1
+
+
+# The compiled pass remembers, per series key, the field keys of its last line and the key that
+# followed it: lines that break those habits must still be read as written.
+
+_KEYS = st.sampled_from(["m,s=a", "m,s=b", "m,s=ab", "m,s=ba", "n,s=a", "m"])
+_FIELD_KEYS = st.sampled_from(["a", "b", "ab", "ba", "c", "temperature", "temperaturf"])
+_TIMESTAMPS = st.one_of(
+    st.integers(-(2**63), 2**63 - 1).map(str),
+    st.text("0123456789", min_size=1, max_size=22),
+    st.text("0123456789", min_size=1, max_size=21).map(lambda d: "-" + d),
+    st.sampled_from(
+        [
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "0009223372036854775807",
+            "",
+        ]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_KEYS, st.lists(_FIELD_KEYS, min_size=1, max_size=4), _TIMESTAMPS),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from(["ns", "ms", "s"]),
+)
+def test_repeated_series_keys_get_the_same_answer_from_both_paths(
+    lines: list[tuple[str, list[str], str]], precision: str
+) -> None:
+    text = "\n".join(
+        f"{key} {','.join(f'{name}={i}.5' for i, name in enumerate(names))} {stamp}".rstrip()
+        for key, names, stamp in lines
+    )
+    _assert_same(text, precision)
+
+
+def test_a_series_key_naming_its_fields_anew_keeps_each_value_with_its_name() -> None:
+    text = "\n".join(
+        [
+            "m,s=a temperature=1,humidity=2 1",
+            "m,s=b temperature=3 1",
+            "m,s=a humidity=4,temperature=5 2",  # the same key, its fields the other way round
+            "m,s=a humidity=6,temperaturf=7 3",  # a name of the same length at the same place
+            "m,s=b temperature=8 9223372036854775807",  # the largest time; the next is refused
+            "m,s=b temperature=9 9223372036854775808",
+        ]
+    )
+    result = parse_lines(text, default_time_ns=0)
+    got = result.points.select("line_no", "field", "value").rows()
+    assert got == [
+        (1, "temperature", 1.0),
+        (1, "humidity", 2.0),
+        (2, "temperature", 3.0),
+        (3, "humidity", 4.0),
+        (3, "temperature", 5.0),
+        (4, "humidity", 6.0),
+        (4, "temperaturf", 7.0),
+        (5, "temperature", 8.0),
+    ]
+    assert result.points.get_column("time").dt.epoch("ns").to_list()[-1] == 2**63 - 1
+    assert [r.line_no for r in result.rejects] == [6]
+    seconds = parse_lines("m x=1 9223372036\nm x=2 9223372037", "s", default_time_ns=0)
+    assert seconds.points.get_column("time").dt.epoch("ns").to_list() == [9_223_372_036_000_000_000]
+    assert [r.line_no for r in seconds.rejects] == [2]
