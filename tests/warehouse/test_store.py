@@ -190,6 +190,20 @@ def test_read_only_warehouse_refuses_writes(tmp_path):
         wh.sql("DELETE FROM readings")
 
 
+def test_the_ingest_opens_without_spatial_and_queries_have_it(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path, extensions=()) as wh:  # as `observatory ingest` opens it
+        assert wh.load_communes() == 34
+        loaded = wh.sql("SELECT extension_name FROM duckdb_extensions() WHERE loaded")["extension_name"]
+        assert "spatial" not in loaded.to_list()
+    with Warehouse.open(path, read_only=True) as wh:
+        area = wh.sql(
+            "SELECT ST_Area(ST_Transform(ST_GeomFromWKB(geometry_wkb), 'EPSG:4326', 'EPSG:5490', "
+            "always_xy := true)) / 1e6 AS km2, area_km2 FROM communes WHERE insee = '97209'"
+        )
+    assert area["km2"][0] == pytest.approx(area["area_km2"][0], rel=0.05)
+
+
 def test_communes_and_parquet_partitions(warehouse, tmp_path):
     assert warehouse.load_communes() == 34
     assert warehouse.sql("SELECT sum(population) AS p FROM communes")["p"][0] == 360_749
