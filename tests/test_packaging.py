@@ -51,4 +51,4 @@ def test_pins_known_to_work_offline_on_python_311():
 def test_python_311_is_the_floor_and_the_command_exists():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.11"
-    assert project["scripts"]["observatory"] == "observatory.cli:main"
+    assert project["scripts"]["observatory"] == "observatory.cli:run"
