@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINEPROTO_VERSION 1 /* the Python side checks it: a stale build is not used */
+#define LINEPROTO_VERSION 2 /* the Python side checks it: a stale build is not used */
 
 enum { KIND_FLOAT = 0, KIND_INT = 1, KIND_UINT = 2, KIND_BOOL = 3 }; /* line_protocol.FIELD_KINDS */
 enum { LINE_OK, LINE_RETRY, LINE_SKIP };
@@ -744,16 +744,55 @@ interned_list(const Interner *t, const unsigned char *buf)
     return list;
 }
 
+/* The column vectors of the last parse, kept for the next one (taken and given back with the
+ * GIL held, so a parse running beside another simply allocates its own): memory the system
+ * has just mapped costs a page fault per page, and the reader's windows follow one another. */
+#define N_VECS 12
+static struct {
+    char *data;
+    Py_ssize_t capacity;
+} SPARE[N_VECS];
+
+static void
+parser_vecs(Parser *P, Vec **vecs)
+{
+    Vec *all[N_VECS] = {&P->row,      &P->key,          &P->time,        &P->field, &P->kind, &P->value,
+                        &P->retry,    &P->deferred,     &P->deferred_pos, &P->deferred_len, &P->cache,
+                        &P->next};
+    memcpy(vecs, all, sizeof(all));
+}
+
+/* Give each vector the spare memory of its kind, if any (GIL held). */
+static void
+parser_take_spares(Parser *P)
+{
+    Vec *vecs[N_VECS];
+    parser_vecs(P, vecs);
+    for (int i = 0; i < N_VECS; i++) {
+        if (SPARE[i].data != NULL && vecs[i]->data == NULL) {
+            vecs[i]->data = SPARE[i].data;
+            vecs[i]->capacity = SPARE[i].capacity;
+            SPARE[i].data = NULL;
+        }
+    }
+}
+
 static void
 parser_free(Parser *P)
 {
     interner_free(&P->keys);
     interner_free(&P->fields);
-    Vec *vecs[] = {&P->row,      &P->key,          &P->time,        &P->field, &P->kind, &P->value,
-                   &P->retry,    &P->deferred,     &P->deferred_pos, &P->deferred_len, &P->cache,
-                   &P->next};
-    for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
-        free(vecs[i]->data);
+    Vec *vecs[N_VECS];
+    parser_vecs(P, vecs);
+    for (int i = 0; i < N_VECS; i++) {
+        if (SPARE[i].data == NULL && vecs[i]->data != NULL) {
+            SPARE[i].data = vecs[i]->data;
+            SPARE[i].capacity = vecs[i]->capacity;
+        } else {
+            free(vecs[i]->data);
+        }
+        vecs[i]->data = NULL;
+    }
 }
 
 static int
@@ -829,6 +868,7 @@ parse(PyObject *Py_UNUSED(module), PyObject *args)
     Py_ssize_t sizes[] = {8, 4, 8, 4, 1, 8, 8, sizeof(Py_ssize_t), sizeof(Py_ssize_t), sizeof(Py_ssize_t),
                           sizeof(FieldCache), sizeof(int32_t)};
     P.last_key = -1;
+    parser_take_spares(&P);
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
         vecs[i]->itemsize = sizes[i];
     int status = 0;
@@ -895,9 +935,48 @@ line_ends(PyObject *Py_UNUSED(module), PyObject *arg)
     return out;
 }
 
+PyDoc_STRVAR(specials_doc,
+"specials(buf, n)\n--\n\n"
+"(has_quote, has_non_ascii) of buf[:n]: whether it holds a double quote (a string field may span\n"
+"lines) and a byte of 0x80 or more (then UTF-8 is to be checked), without copying buf.");
+
+static PyObject *
+specials(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *obj;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "On:specials", &obj, &n))
+        return NULL;
+    Py_buffer buf;
+    if (PyObject_GetBuffer(obj, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (n < 0 || n > buf.len) {
+        PyBuffer_Release(&buf);
+        return PyErr_Format(PyExc_ValueError, "n=%zd is outside the buffer", n);
+    }
+    int quote = 0, high = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const unsigned char *p = buf.buf;
+    quote = memchr(p, '"', (size_t)n) != NULL;
+    Py_ssize_t i = 0;
+    uint64_t any = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        any |= w;
+    }
+    for (; i < n; i++)
+        any |= p[i];
+    high = (any & HIGHS) != 0;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return Py_BuildValue("(OO)", quote ? Py_True : Py_False, high ? Py_True : Py_False);
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS, parse_doc},
     {"line_ends", line_ends, METH_O, line_ends_doc},
+    {"specials", specials, METH_VARARGS, specials_doc},
     {NULL, NULL, 0, NULL},
 };
 

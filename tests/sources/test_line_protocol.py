@@ -280,6 +280,7 @@ def test_reject_text_shows_invalid_bytes_escaped() -> None:
 
 def test_very_long_lines_are_rejected_and_reading_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lp, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(lp, "READ_BUFFER_BYTES", 5000)  # the reader's buffer grows, then is reused
     huge = "m,sensor_id=s x=" + "9" * 300_000 + " 1"
     data = f"m,sensor_id=s x=1 1\n{huge}\nm,sensor_id=s x=3 3\n{huge}".encode()
     batches = list(read_line_protocol(io.BytesIO(data), max_line_bytes=10_000, batch_lines=2))
@@ -324,14 +325,17 @@ def _mixed_file() -> str:
 
 
 @pytest.mark.parametrize(
-    ("batch_lines", "chunk_bytes"), [(1, 64), (2, 7), (3, 4096), (97, 1000), (100_000, 1 << 20)]
+    ("batch_lines", "chunk_bytes", "buffer_bytes"),
+    [(1, 64, 64), (2, 7, 20), (3, 4096, 1 << 25), (97, 1000, 1500), (100_000, 1 << 20, 1 << 25)],
 )
 def test_streaming_matches_parsing_at_once(
-    monkeypatch: pytest.MonkeyPatch, batch_lines: int, chunk_bytes: int
+    monkeypatch: pytest.MonkeyPatch, batch_lines: int, chunk_bytes: int, buffer_bytes: int
 ) -> None:
     data = _mixed_file().encode()
     whole = parse_lines(data, default_time_ns=0)
     monkeypatch.setattr(lp, "CHUNK_BYTES", chunk_bytes)
+    # a buffer smaller than a window: it grows; larger: the unread tail moves to its front
+    monkeypatch.setattr(lp, "READ_BUFFER_BYTES", buffer_bytes)
     batches = list(read_line_protocol(io.BytesIO(data), batch_lines=batch_lines, default_time_ns=0))
     assert _readings_of(batches, "readings").equals(whole.readings)
     assert _readings_of(batches, "text_readings").equals(whole.text_readings)
@@ -525,13 +529,14 @@ def test_field_values_get_the_same_answer_from_both_paths(fields: list[tuple[str
     st.integers(1, 4),
     st.integers(1, 9),
     st.integers(3, 30),
+    st.integers(1, 40),
 )
 def test_streaming_any_text_matches_parsing_at_once(
-    text: str, batch_lines: int, chunk: int, limit: int
+    text: str, batch_lines: int, chunk: int, limit: int, buffer: int
 ) -> None:
     data = text.encode()
     whole = parse_lines(data, default_time_ns=0, max_line_bytes=limit)
-    with mock.patch.object(lp, "CHUNK_BYTES", chunk):
+    with mock.patch.object(lp, "CHUNK_BYTES", chunk), mock.patch.object(lp, "READ_BUFFER_BYTES", buffer):
         stream = read_line_protocol(
             io.BytesIO(data), batch_lines=batch_lines, default_time_ns=0, max_line_bytes=limit
         )
