@@ -54,6 +54,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         ):
             if warehouse.counts()["communes"] == 0:
                 warehouse.load_communes()
+            # What the command imported (pandas, geopandas, Polars, DuckDB: ~10^6 objects) lives to
+            # its end: out of the garbage collector's passes, which the ingest's allocations trigger.
+            gc.freeze()
             reports = ingest_paths(
                 warehouse,
                 files,
