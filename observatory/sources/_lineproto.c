@@ -476,14 +476,11 @@ timestamp(const Parser *P, Py_ssize_t i, Py_ssize_t end, int64_t *out)
         if (magnitude(b + i + n, rest, UINT64_MAX, &tail) < 0)
             return -1;
         uint64_t limit = negative ? (1ull << 63) : (1ull << 63) - 1, scale = 1;
-        for (Py_ssize_t k = 0; k < rest; k++) {
-            if (scale > UINT64_MAX / 10)
+        for (Py_ssize_t k = 0; k < rest; k++)
+            if (__builtin_mul_overflow(scale, 10, &scale))
                 return -1;
-            scale *= 10;
-        }
-        if (m > (limit - tail) / scale)
-            return -1;
-        m = m * scale + tail;
+        if (__builtin_mul_overflow(m, scale, &m) || __builtin_add_overflow(m, tail, &m) || m > limit)
+            return -1; /* no division: this runs for every 19-digit nanosecond timestamp */
     }
     for (i += n + rest; i < end; i++)
         if (b[i] != ' ')
