@@ -54,9 +54,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         ):
             if warehouse.counts()["communes"] == 0:
                 warehouse.load_communes()
-            # What the command imported (pandas, geopandas, Polars, DuckDB: ~10^6 objects) lives to
-            # its end: out of the garbage collector's passes, which the ingest's allocations trigger.
-            gc.freeze()
+            if _AS_PROGRAM:
+                # What the command imported (pandas, geopandas, Polars, DuckDB) lives to its end: out
+                # of the garbage collector's passes, which the ingest's allocations trigger.
+                gc.freeze()
             reports = ingest_paths(
                 warehouse,
                 files,
@@ -696,11 +697,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+_AS_PROGRAM = False  # set by run(): the process ends with the command
+
+
 def run() -> None:
     """``main`` as the program (the ``observatory`` command, ``python -m observatory.cli``). What is
     still alive when the command ends is frozen out of the garbage collector first: its passes
     over every object the command imported (pandas, geopandas, Polars, DuckDB...) made 0.2 s of
-    the interpreter's exit after an ingest. Not in ``main``, which tests call in their process."""
+    the interpreter's exit after an ingest. Freezing is for a process that ends with the command:
+    not in ``main`` itself, which tests and notebooks call in a process that goes on."""
+    global _AS_PROGRAM
+    _AS_PROGRAM = True
     code = main()
     gc.freeze()
     sys.exit(code)

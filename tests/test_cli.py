@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from observatory.cli import serve_command, served_environment
+from observatory.cli import main, serve_command, served_environment
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -62,6 +63,17 @@ def test_ingest_twice_then_query(tmp_path, env):
         "sql", "SELECT sensor_id, avg(value) AS mean FROM readings GROUP BY 1", "--format", "json", env=env
     )
     assert json.loads(query.stdout) == [{"sensor_id": "mq-air-fdf", "mean": 22.0}]
+
+
+def test_an_ingest_called_in_a_process_that_goes_on_leaves_its_garbage_collector_alone(
+    tmp_path, monkeypatch
+):
+    export = tmp_path / "x.csv"
+    export.write_text(flux_export([("2026-11-20T12:00:00Z", "s", "pm10", 1.0)]), newline="")
+    monkeypatch.setenv("OBSERVATORY_DATA_DIR", str(tmp_path / "data"))
+    frozen = gc.get_freeze_count()
+    assert main(["ingest", str(export), "--quiet"]) == 0  # as a notebook or a test calls it
+    assert gc.get_freeze_count() == frozen  # only the program (cli.run) freezes what it imported
 
 
 def test_sql_cannot_write_and_says_so(tmp_path, env):
