@@ -65,9 +65,7 @@ def test_ingest_twice_then_query(tmp_path, env):
     assert json.loads(query.stdout) == [{"sensor_id": "mq-air-fdf", "mean": 22.0}]
 
 
-def test_an_ingest_called_in_a_process_that_goes_on_leaves_its_garbage_collector_alone(
-    tmp_path, monkeypatch
-):
+def test_an_ingest_called_in_a_process_that_goes_on_leaves_its_garbage_collector_alone(tmp_path, monkeypatch):
     export = tmp_path / "x.csv"
     export.write_text(flux_export([("2026-11-20T12:00:00Z", "s", "pm10", 1.0)]), newline="")
     monkeypatch.setenv("OBSERVATORY_DATA_DIR", str(tmp_path / "data"))
