@@ -70,9 +70,8 @@ PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}  # ns
 DEFAULT_BATCH_LINES = 100_000  # lines per batch when streaming
 MAX_LINE_BYTES = 1 << 20  # longest entry accepted, bytes; sensor lines are ~100 bytes
 CHUNK_BYTES = 1 << 20  # read size, bytes
-READ_BUFFER_BYTES = (
-    1 << 16
-)  # the stream is read into one buffer, of this size at first, doubled as windows need
+# The stream is read into one buffer, of this size at first, doubled as windows need.
+READ_BUFFER_BYTES = 1 << 16
 Buffer = bytes | memoryview  # a window of the stream: bytes in memory, a view of the read buffer
 GZIP_MAGIC = b"\x1f\x8b"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
