@@ -6,7 +6,9 @@ One run, side by side, on the same realistic data (64 field sensors, one line a 
 weather lines carry 3 fields, air 2, energy 1 ~ 1.9 values per line on average):
   1. the observatory: `observatory ingest` of the line-protocol file (parse, quarantine, dedupe,
      rollups) in its own process; the command then computes the KPI dashboard's presets, whose
-     time it prints, and the ingest alone is reported beside the whole;
+     time it prints, and the ingest alone is reported beside the whole; then, on InfluxDB's
+     footing (a server up, its database made), `ingest_paths` alone in a process that has a
+     warehouse open already;
   2. InfluxDB 1.x (Debian's influxd, a throwaway instance): /write of the same file in 50k-line
      batches from two parallel writers, its best configuration here;
   3. DuckDB: `read_csv` of the same values as long-format CSV into a plain table.
@@ -246,6 +248,23 @@ def main() -> None:
             f"  of which KPI presets {presets_s:.1f} s; ingest alone {alone_s:.1f} s ({args.lines / alone_s:,.0f} lines/s)"
         )
         print("".join(f"  | {line}\n" for line in out.splitlines()), end="")
+        # On InfluxDB's footing too: its server is up and its database made before /write is
+        # timed; here a process with a warehouse open (as the MQTT feed's or a notebook's) times
+        # ingest_paths alone, into a warehouse of its own.
+        warm = (
+            "import sys, time; from observatory.warehouse.ingest import ingest_paths; "
+            "from observatory.warehouse.store import Warehouse; "
+            "w = Warehouse.open(sys.argv[2]); w.load_communes(); t = time.perf_counter(); "
+            "list(ingest_paths(w, [sys.argv[1]])); print(f'{time.perf_counter() - t:.3f}'); w.close()"
+        )
+        _, warm_rss, _, warm_out = run_measured(
+            [sys.executable, "-c", warm, str(lp), str(tmp / "data" / "open.duckdb")], env
+        )
+        warm_s = float(warm_out.split()[-1])
+        print(
+            f"  into a warehouse already open (ingest_paths in a running process): {warm_s:.1f} s"
+            f" ({args.lines / warm_s:,.0f} lines/s), peak RSS {warm_rss / 2**20:.0f} MiB"
+        )
 
         duck_db = tmp / "plain.duckdb"
         script = (
@@ -281,7 +300,8 @@ def main() -> None:
             )
             print(
                 f"ratio ingest: {influx_s / ours_s:.1f}x InfluxDB, {ours_s / duck_s:.2f}x DuckDB read_csv time"
-                f" (ingest alone: {influx_s / alone_s:.1f}x InfluxDB, {alone_s / duck_s:.2f}x DuckDB)"
+                f" (ingest alone: {influx_s / alone_s:.1f}x InfluxDB, {alone_s / duck_s:.2f}x DuckDB;"
+                f" into a warehouse already open: {influx_s / warm_s:.1f}x InfluxDB)"
             )
         print(f"load average after: {_load()}")
 
