@@ -794,7 +794,11 @@ PREFETCH_BATCHES = 8
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-_HEAP_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_THRESHOLD: 128 * 1024}
+# After an ingest: the thresholds glibc's own adaptation reaches once blocks of a few MB were
+# freed (mmap at most 32 MiB, trim twice that). Setting a threshold ends that adaptation, so
+# glibc's initial 128 KiB would leave a long-running process (the server, the MQTT feed) mapping
+# and faulting every large array afresh.
+_HEAP_AFTER = {_M_MMAP_THRESHOLD: 32 * 1024 * 1024, _M_TRIM_THRESHOLD: 64 * 1024 * 1024}
 _heap_users = 0
 _heap_lock = threading.Lock()
 
@@ -806,8 +810,8 @@ def _heap_kept() -> Iterator[None]:
     are allocated and freed every batch, and memory fresh from the system is zeroed by the
     kernel on first touch (20 % of the store's CPU time when it was returned after each flush).
     Large blocks come from the heap (mmap threshold 32 MiB, glibc's maximum) and the heap is
-    not trimmed; afterwards, glibc's defaults again and the free pages returned at once. The
-    10 M-line benchmark file: 0.5 CPU-s less, peak RSS ~120 MiB more."""
+    not trimmed; afterwards, the thresholds of ``_HEAP_AFTER`` and the free pages returned at
+    once. The 10 M-line benchmark file: 0.5 CPU-s less, peak RSS ~120 MiB more."""
     global _heap_users
     mallopt = getattr(_LIBC, "mallopt", None)
     if mallopt is None:
@@ -824,7 +828,7 @@ def _heap_kept() -> Iterator[None]:
         with _heap_lock:
             _heap_users -= 1
             if _heap_users == 0:
-                for parameter, value in _HEAP_DEFAULTS.items():
+                for parameter, value in _HEAP_AFTER.items():
                     mallopt(parameter, value)
                 _LIBC.malloc_trim(0)
 
