@@ -54,7 +54,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         ):
             if warehouse.counts()["communes"] == 0:
                 warehouse.load_communes()
-            if _AS_PROGRAM:
+            if args.as_program:
                 # What the command imported (pandas, geopandas, Polars, DuckDB) lives to its end: out
                 # of the garbage collector's passes, which the ingest's allocations trigger.
                 gc.freeze()
@@ -687,9 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, as_program: bool = False) -> int:
+    """Run the command ``argv`` (None: the process's arguments); its exit code. ``as_program``:
+    the process ends with the command (see ``run``), so a command may act on the whole process."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.as_program = as_program
     try:
         return args.func(args)
     except ObservatoryError as exc:
@@ -697,18 +700,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-_AS_PROGRAM = False  # set by run(): the process ends with the command
-
-
 def run() -> None:
     """``main`` as the program (the ``observatory`` command, ``python -m observatory.cli``). What is
     still alive when the command ends is frozen out of the garbage collector first: its passes
     over every object the command imported (pandas, geopandas, Polars, DuckDB...) made 0.2 s of
     the interpreter's exit after an ingest. Freezing is for a process that ends with the command:
-    not in ``main`` itself, which tests and notebooks call in a process that goes on."""
-    global _AS_PROGRAM
-    _AS_PROGRAM = True
-    code = main()
+    not when ``main`` is called by tests and notebooks in a process that goes on."""
+    code = main(as_program=True)
     gc.freeze()
     sys.exit(code)
 

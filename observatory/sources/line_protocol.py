@@ -821,7 +821,7 @@ def _special_lines(buf: Buffer, complete: int, lfs: np.ndarray) -> np.ndarray:
 
 
 def _careful(
-    buf: Buffer,
+    buf: bytes,
     lines: np.ndarray,
     starts: np.ndarray,
     lfs: np.ndarray,
@@ -834,7 +834,6 @@ def _careful(
     out = _Collected()
     consumed = np.zeros(len(starts), bool)
     resume = 0
-    buf = _exact(buf) if len(lines) else buf
     for line in lines.tolist():
         if line < resume:
             continue
@@ -1038,6 +1037,8 @@ def _process(
     too_long = np.flatnonzero(lfs[:n_lines] - starts[:n_lines] > ctx.limit)
     special = _special_lines(buf, complete, lfs) if ctx.fast_path else np.arange(n_lines)
     careful_lines = np.union1d(special[special < n_lines], too_long)
+    if len(careful_lines):  # the byte-level parser reads bytes: the window copied once, here
+        buf = _exact(buf)
     slow, consumed, stop = _careful(buf, careful_lines, starts, lfs, first_line, eof, ctx)
     end_line = n_lines if stop is None else stop
     plain = np.zeros(len(starts), bool)
