@@ -7,7 +7,6 @@ import hashlib
 import os
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 
 import polars as pl
 
@@ -46,15 +45,12 @@ def exposed_share_by_commune(config: Settings) -> pl.DataFrame:
 
 
 def _model_key() -> str:
-    """sha256 (16 hex) of the HURDAT2 registry entry and the source of the risk modules used."""
-    from observatory.risk import cyclone, hurdat2, wind, zoning
-    from observatory.territory.registry import REGISTRY
+    """sha256 (16 hex) of what the cyclone hazard is computed from and of the exposure rule."""
+    from observatory.risk.zoning import hazard_key
 
-    digest = hashlib.sha256(REGISTRY["hurdat2"].sha256.encode())
-    for module in (hurdat2, wind, cyclone, zoning):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(f"{EXPOSURE_PERIOD_YR}:{HURRICANE_FORCE_MS}".encode())
-    return digest.hexdigest()[:16]
+    return hashlib.sha256(f"{hazard_key()}:{EXPOSURE_PERIOD_YR}:{HURRICANE_FORCE_MS}".encode()).hexdigest()[
+        :16
+    ]
 
 
 def cyclone_exposure(engine) -> tuple[pl.DataFrame, str]:

@@ -21,14 +21,18 @@ near the island are the best-kept part of the early record.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import shapely
 
 from observatory.errors import ParameterError
+from observatory.files import write_atomic
 from observatory.risk.hurdat2 import Tracks, _points
 from observatory.risk.wind import DEFAULT_STEP_MINUTES, peak_winds
 
@@ -136,6 +140,54 @@ class CycloneHazard:
         return cls(
             close, ids, plon, plat, peaks.wind_ms, peaks.gust_ms, peaks.time_peak, first, last, exposure
         )
+
+    def save(self, path: Path) -> None:
+        """Write the hazard to ``path``: one NumPy .npz (no pickled object; the storms table as
+        Arrow IPC bytes), replaced atomically."""
+        storms = io.BytesIO()
+        self.storms.write_ipc(storms)
+        out = io.BytesIO()
+        np.savez(
+            out,
+            storms=np.frombuffer(storms.getvalue(), np.uint8),
+            point_ids=np.array(self.point_ids, dtype=str),
+            lon=self.lon,
+            lat=self.lat,
+            wind_ms=self.wind_ms,
+            gust_ms=self.gust_ms,
+            time_peak=self.time_peak,
+            years=np.array([self.first_year, self.last_year]),
+            exposure=np.array(self.exposure),
+        )
+        write_atomic(path, out.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> CycloneHazard:
+        """The hazard ``save`` wrote to ``path``; ValueError when the file does not hold one
+        (truncated, another layout), naming the file."""
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            storms = pl.read_ipc(io.BytesIO(arrays["storms"].tobytes()))
+            wind, gust, when = arrays["wind_ms"], arrays["gust_ms"], arrays["time_peak"]
+            shape = (storms.height, len(arrays["point_ids"]))
+            if not wind.shape == gust.shape == when.shape == shape or arrays["lon"].shape != shape[1:]:
+                raise ValueError(f"arrays of {wind.shape} for {shape[0]} storms and {shape[1]} points")
+            first, last = (int(y) for y in arrays["years"])
+            return cls(
+                storms,
+                tuple(arrays["point_ids"].tolist()),
+                arrays["lon"],
+                arrays["lat"],
+                wind,
+                gust,
+                when,
+                first,
+                last,
+                str(arrays["exposure"]),
+            )
+        except (KeyError, EOFError, zipfile.BadZipFile, pl.exceptions.PolarsError, ValueError) as exc:
+            raise ValueError(f"{path}: not a saved cyclone hazard ({exc})") from exc
 
     @property
     def n_years(self) -> int:

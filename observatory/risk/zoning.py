@@ -6,13 +6,19 @@ cyclone, volcanic, coastal and seismic layers line up cell for cell and commune 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import polars as pl
+import pyproj
+import shapely
 
 from observatory.config import Settings, settings
 from observatory.errors import ParameterError
@@ -21,6 +27,9 @@ from observatory.risk.hurdat2 import Tracks
 from observatory.territory.communes import communes
 from observatory.territory.crs import DISPLAY_TZ
 from observatory.territory.grid import DEFAULT_CELL_M, Grid
+from observatory.territory.registry import upstream
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=2)
@@ -36,14 +45,70 @@ def _grid(cell_m: float, config: Settings) -> Grid:
 _hazard_lock = threading.Lock()
 
 
+# What the hazard on the grid is computed from, beside the reference files: the code of the wind
+# model, the storm selection, the grid and the zoning (any change to it gives another key).
+_HAZARD_CODE = (
+    "risk/wind.py",
+    "risk/cyclone.py",
+    "risk/hurdat2.py",
+    "risk/zoning.py",
+    "territory/grid.py",
+    "territory/communes.py",
+)
+_HAZARD_FILES = ("hurdat2", "communes", "island")
+
+
+@lru_cache(maxsize=1)
+def hazard_key() -> str:
+    """A digest (20 hex) of everything the hazard on the grid is computed from: the reference
+    files' sha256, the code, the parameters and the numeric libraries' versions. Results derived
+    from the hazard and kept on disk are named with it, so that none is ever stale."""
+    package = Path(__file__).resolve().parents[1]
+    inputs = {
+        "files": {name: upstream(name).sha256 for name in _HAZARD_FILES},
+        "code": {name: hashlib.sha256((package / name).read_bytes()).hexdigest() for name in _HAZARD_CODE},
+        "radius_km": DEFAULT_RADIUS_KM,
+        "cell_m": DEFAULT_CELL_M,
+        "libraries": [
+            np.__version__,
+            pl.__version__,
+            shapely.__version__,
+            pyproj.__version__,
+            gpd.__version__,
+        ],
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def hazard_file(config: Settings) -> Path:
+    """Where the full hazard on the grid is kept between processes."""
+    return config.data_dir / "cache" / "hazard" / f"cyclone-{hazard_key()}.npz"
+
+
 @lru_cache(maxsize=2)
 def _full_hazard(config: Settings) -> CycloneHazard:
-    return cyclone_hazard(config=config)[0]
+    path = hazard_file(config)
+    if path.exists():
+        try:
+            return CycloneHazard.load(path)
+        except (OSError, ValueError) as exc:
+            log.warning("computing the cyclone hazard again: %s", exc)
+    hazard = cyclone_hazard(config=config)[0]
+    try:
+        hazard.save(path)
+        for older in path.parent.glob("cyclone-*.npz"):
+            if older != path:
+                older.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("the cyclone hazard is not kept for the next process: %s", exc)
+    return hazard
 
 
 def shared_hazard(config: Settings | None = None) -> CycloneHazard:
-    """Every storm near the island on every analysis-grid cell (1851–2025), computed once per
-    process (seconds) and shared by every app session, KPI and thread that asks at the same time."""
+    """Every storm near the island on every analysis-grid cell (1851–2025), computed once
+    (seconds) and shared by every app session, KPI and thread that asks at the same time; kept
+    in the data directory (``hazard_file``) for the next process: an ingest's KPI presets, the
+    server's warm-up and the risk map then read it (0.1 s) instead."""
     with _hazard_lock:
         return _full_hazard(config or settings())
 

@@ -136,8 +136,9 @@ FIXED_HAZARDS = {
 
 # -- computing, once per process ------------------------------------------------------------------
 def cyclone_hazard(since: int | None = None, config: Settings | None = None) -> CycloneHazard:
-    """Every storm near the island on every analysis-grid cell (1851–2025), computed once per process
-    (~15 s) and shared by all sessions; ``since`` keeps the seasons from that year on."""
+    """Every storm near the island on every analysis-grid cell (1851–2025), shared by all sessions:
+    computed once (seconds; the server's warm-up does it beside the server) and then read from the
+    data directory (``zoning.hazard_file``); ``since`` keeps the seasons from that year on."""
     full = zoning.shared_hazard(config or settings())
     return full.since(since) if since else full
 

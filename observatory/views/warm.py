@@ -15,14 +15,17 @@ log = logging.getLogger(__name__)
 
 
 def warm() -> None:
-    """Compute what first views need: the population exposed to cyclone winds, then the KPI
-    dashboard's range presets when the last ingest did not (data written by an older release)."""
+    """Compute what first views need: the cyclone hazard on the grid (the risk map reads it) and
+    the population exposed to its winds, then the KPI dashboard's range presets when the last
+    ingest did not (data written by an older release)."""
     from observatory.kpi.formulas import exposed_share_by_commune
     from observatory.kpi.presets import precompute
+    from observatory.risk.zoning import shared_hazard
     from observatory.warehouse.store import WAREHOUSE_FILE
 
     config = settings()
     try:
+        shared_hazard(config)  # read from the data directory when an earlier process kept it
         exposed_share_by_commune(config)
         warehouse = config.data_dir / WAREHOUSE_FILE
         if warehouse.exists():

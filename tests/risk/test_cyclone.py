@@ -196,3 +196,28 @@ def test_bad_parameters_are_refused(tracks, mesh):
         CycloneHazard.from_tracks(tracks, *mesh, since=2000, until=1990)
     with pytest.raises(ParameterError, match="mesh step"):
         island_mesh(5.0)
+
+
+def _same_hazard(a: CycloneHazard, b: CycloneHazard) -> None:
+    assert a.storms.equals(b.storms) and a.point_ids == b.point_ids
+    for name in ("lon", "lat", "wind_ms", "gust_ms", "time_peak"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+        assert getattr(a, name).dtype == getattr(b, name).dtype, name
+    assert (a.first_year, a.last_year, a.exposure) == (b.first_year, b.last_year, b.exposure)
+
+
+def test_a_saved_hazard_reads_back_unchanged_and_a_damaged_file_is_named(hazard, tmp_path):
+    path = tmp_path / "hazard.npz"
+    hazard.save(path)
+    back = CycloneHazard.load(path)
+    _same_hazard(back, hazard)
+    assert np.isnat(back.time_peak).any()  # storms that brought no wind to some points, kept as NaT
+    assert back.return_levels([50]).equals(hazard.return_levels([50]))
+
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # cut short, as by a full disk
+    with pytest.raises(ValueError, match=r"hazard\.npz: not a saved cyclone hazard"):
+        CycloneHazard.load(path)
+    other = tmp_path / "other.npz"
+    np.savez(other, wind_ms=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"other\.npz"):
+        CycloneHazard.load(other)

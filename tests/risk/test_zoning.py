@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
+import logging
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from observatory.errors import ParameterError
 from observatory.risk import zoning
+from observatory.risk.cyclone import CycloneHazard
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +130,69 @@ def test_index_weights_change_the_ranking():
 def test_unknown_weight_names_the_parameter():
     with pytest.raises(ParameterError, match="Did you mean 'seismic'"):
         zoning.commune_index(zoning.parse_weights("seismc=1"))
+
+
+def test_the_full_hazard_is_kept_for_the_next_process(data_settings, tmp_path, monkeypatch, caplog):
+    """Computed once, read back by the next process (an ingest's KPI presets, the server) from
+    the data directory; a damaged file is computed again, with a warning, and replaced."""
+    config = dataclasses.replace(data_settings, data_dir=tmp_path)
+    computed = []
+
+    def few_cells(config):  # the real model on 40 cells of the grid: the full grid takes seconds
+        computed.append(config)
+        cells = zoning.grid(config=config).cells.head(40)
+        hazard = CycloneHazard.from_tracks(
+            zoning.tracks(config), cells["lon"], cells["lat"], point_ids=cells["cell_id"].tolist()
+        )
+        return hazard, zoning.grid(config=config)
+
+    monkeypatch.setattr(zoning, "cyclone_hazard", lambda config: few_cells(config))
+    stale = zoning.hazard_file(config).with_name("cyclone-0123456789abcdef0123.npz")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a hazard of an earlier release")
+    try:
+        zoning._full_hazard.cache_clear()
+        first = zoning.shared_hazard(config)
+        assert len(computed) == 1 and zoning.hazard_file(config).is_file()
+        assert not stale.exists()  # files of other inputs are removed
+
+        zoning._full_hazard.cache_clear()  # as in a new process
+        again = zoning.shared_hazard(config)
+        assert len(computed) == 1
+        assert again.storms.equals(first.storms) and np.array_equal(again.wind_ms, first.wind_ms)
+        assert again.return_levels([10, 50]).equals(first.return_levels([10, 50]))
+
+        zoning.hazard_file(config).write_bytes(b"PK\x03\x04 cut short")
+        zoning._full_hazard.cache_clear()
+        with caplog.at_level(logging.WARNING, logger="observatory.risk.zoning"):
+            third = zoning.shared_hazard(config)
+        assert len(computed) == 2 and np.array_equal(third.wind_ms, first.wind_ms)
+        assert str(zoning.hazard_file(config)) in caplog.text
+        assert CycloneHazard.load(zoning.hazard_file(config)).storms.equals(first.storms)
+    finally:
+        zoning._full_hazard.cache_clear()
+
+
+def test_the_hazard_file_changes_with_what_the_hazard_is_computed_from(data_settings, monkeypatch):
+    def named() -> Path:
+        zoning.hazard_key.cache_clear()  # computed once per process: here, once per change
+        return zoning.hazard_file(data_settings)
+
+    kept = named()
+    try:
+        assert kept.parent == data_settings.data_dir / "cache" / "hazard"
+        assert named() == kept  # the same inputs, the same file
+        monkeypatch.setattr(zoning, "DEFAULT_RADIUS_KM", 250.0)
+        assert named() != kept
+        monkeypatch.undo()
+        hurdat2 = zoning.upstream("hurdat2")
+        monkeypatch.setattr(
+            zoning,
+            "upstream",
+            lambda name: dataclasses.replace(hurdat2, sha256="0" * 64) if name == "hurdat2" else hurdat2,
+        )
+        assert named() != kept
+        monkeypatch.undo()
+        assert named() == kept
+    finally:
+        zoning.hazard_key.cache_clear()
