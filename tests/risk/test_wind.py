@@ -358,6 +358,16 @@ def test_chunking_does_not_change_results(tracks, island_points):
     assert np.array_equal(whole.time_peak, pieces.time_peak)
 
 
+def test_chunks_evaluated_on_several_threads_give_the_serial_result(tracks, island_points):
+    # Many small chunks, several storms, equal maxima possible: each is folded in the serial order.
+    storms = tracks.select(["AL042007", "AL091979", "AL152017", "AL051970"])
+    serial = peak_winds(storms, *island_points, chunk_elements=500, workers=1)
+    threaded = peak_winds(storms, *island_points, chunk_elements=500, workers=3)
+    assert serial.wind_ms.max() > 33  # hurricane force somewhere: the comparison is not of zeros
+    assert np.array_equal(serial.wind_ms, threaded.wind_ms)
+    assert np.array_equal(serial.time_peak, threaded.time_peak, equal_nan=True)  # NaT: no wind there
+
+
 def test_storm_far_away_brings_no_wind(tracks, island_points):
     peaks = peak_winds(tracks.storm("AL011851"), *island_points)  # Texas, 1851
     assert peaks.wind_ms.max() == 0 and np.isnat(peaks.time_peak).all()
