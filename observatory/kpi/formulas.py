@@ -48,9 +48,8 @@ def _model_key() -> str:
     """sha256 (16 hex) of what the cyclone hazard is computed from and of the exposure rule."""
     from observatory.risk.zoning import hazard_key
 
-    return hashlib.sha256(f"{hazard_key()}:{EXPOSURE_PERIOD_YR}:{HURRICANE_FORCE_MS}".encode()).hexdigest()[
-        :16
-    ]
+    rule = f"{hazard_key()}:{EXPOSURE_PERIOD_YR}:{HURRICANE_FORCE_MS}"
+    return hashlib.sha256(rule.encode()).hexdigest()[:16]
 
 
 def cyclone_exposure(engine) -> tuple[pl.DataFrame, str]:
