@@ -20,12 +20,13 @@ def warm() -> None:
     ingest did not (data written by an older release)."""
     from observatory.kpi.formulas import exposed_share_by_commune
     from observatory.kpi.presets import precompute
-    from observatory.risk.zoning import shared_hazard
+    from observatory.risk.zoning import hazard_file, shared_hazard
     from observatory.warehouse.store import WAREHOUSE_FILE
 
     config = settings()
     try:
-        shared_hazard(config)  # read from the data directory when an earlier process kept it
+        if not hazard_file(config).exists():  # kept by an earlier process: nothing to read here
+            shared_hazard(config)
         exposed_share_by_commune(config)
         warehouse = config.data_dir / WAREHOUSE_FILE
         if warehouse.exists():

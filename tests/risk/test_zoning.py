@@ -146,7 +146,7 @@ def test_the_full_hazard_is_kept_for_the_next_process(data_settings, tmp_path, m
         )
         return hazard, zoning.grid(config=config)
 
-    monkeypatch.setattr(zoning, "cyclone_hazard", lambda config: few_cells(config))
+    monkeypatch.setattr(zoning, "cyclone_hazard", few_cells)
     stale = zoning.hazard_file(config).with_name("cyclone-0123456789abcdef0123.npz")
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"a hazard of an earlier release")
