@@ -33,14 +33,14 @@ if getattr(_group, "VERSION", None) != 1:  # a stale build of an older _group.c
     _group = None
 from observatory.warehouse.schema import (
     ADD_COLUMNS,
-    COPY_HOURLY_4,
+    COPY_HOURLY_WIDE,
     FILL_SPANS,
-    HOURLY_HAS_KEY,
+    HOURLY_IS_TABLE,
     HOURLY_MET,
     HOURLY_NEW,
     MIGRATE_1_TO_2,
     RENAME_1,
-    RENAME_HOURLY_4,
+    RENAME_HOURLY_WIDE,
     ROLLUP_UPDATES,
     SCHEMA_VERSION,
     TABLES,
@@ -195,21 +195,19 @@ class Warehouse:
             stored = self._stored_version()
             migrate = stored == 1 and self._is_table("readings")
             no_spans = not self._is_table("reading_spans")
-            keyed_hourly = (
-                self._is_table("readings_hourly") and self.con.execute(HOURLY_HAS_KEY).fetchone()[0] > 0
-            )
+            wide_hourly = self.con.execute(HOURLY_IS_TABLE).fetchone()[0] > 0
             if migrate:
                 self.con.execute(RENAME_1)
-            if keyed_hourly:
-                self.con.execute(RENAME_HOURLY_4)
+            if wide_hourly:
+                self.con.execute(RENAME_HOURLY_WIDE)
             # Tables new in a version (source_status in 3) are created here like any other.
             for ddl in (*TABLES.values(), *ADD_COLUMNS):
                 self.con.execute(ddl)
-            if keyed_hourly:
-                for statement in COPY_HOURLY_4:
-                    self.con.execute(statement)
             if migrate:
                 for statement in MIGRATE_1_TO_2:
+                    self.con.execute(statement)
+            if wide_hourly:
+                for statement in COPY_HOURLY_WIDE:
                     self.con.execute(statement)
             if no_spans:
                 self.con.execute(FILL_SPANS)
@@ -1209,17 +1207,20 @@ class _Stager:
         )
 
     def _update_rollups(self) -> None:
-        # Partials merged per dedupe key (an integer: a (sensor_id, field)), the names attached
-        # after, and all of it before the connection is touched, so that it runs beside the last
-        # insert (grouped by the three strings: 0.22 s for the 10 M-line file, in the serial tail).
+        # Partials merged per dedupe key (an integer: a (sensor_id, field)), stored under the
+        # key's first series, and all of it before the connection is touched, so that it runs
+        # beside the last insert (grouped by the three strings: 0.22 s for the 10 M-line file, in
+        # the serial tail).
         names = self.series.names()
         series_key = names.select(
             "series_id", key=pl.Series(self.series.key_of[names.get_column("series_id").to_numpy()])
         )
+        # each key's first series: the one its hourly rows are stored under (schema.py)
         keys = (
             names.join(series_key, on="series_id")
+            .sort("series_id")
             .group_by("key", maintain_order=True)
-            .agg(pl.col("sensor_id", "field", "measurement").first())
+            .agg(pl.col("series_id", "sensor_id", "field").first())
             .sort("sensor_id", "field")  # stored in query order: zone maps and locality
             .with_row_index("rank")
         )
@@ -1240,12 +1241,10 @@ class _Stager:
         )
         hourly = (
             partials.with_columns(met=pl.Series(met, dtype=pl.Boolean))
-            .join(keys, on="key")
+            .join(keys.select("key", "rank", "series_id"), on="key")
             .sort("rank", "hour")
             .select(
-                "sensor_id",
-                "measurement",
-                "field",
+                "series_id",
                 pl.col("hour").cast(pl.Datetime("us")),
                 "n",
                 pl.when(pl.col("n") > 0).then(pl.col("total")).alias("total"),

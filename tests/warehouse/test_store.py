@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from observatory.errors import ParameterError
 from observatory.sources.base import READINGS_SCHEMA, SENSORS_SCHEMA, TEXT_READINGS_SCHEMA, Batch
 from observatory.warehouse import store
-from observatory.warehouse.schema import SCHEMA_VERSION, TABLES
+from observatory.warehouse.schema import HOURLY_WIDE_5, SCHEMA_VERSION, TABLES
 from observatory.warehouse.store import AGGREGATES, BUCKETS, Warehouse
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -475,8 +475,11 @@ def test_a_version_1_warehouse_moves_to_the_narrow_layout_on_open(tmp_path):
             "sensor_series",
             "reading_spans",
             "source_status",
-        ):  # 2, 3
+            "readings_hourly_data",
+            "readings_hourly",
+        ):  # 2, 3, 6
             con.execute(ddl)
+    con.execute(HOURLY_WIDE_5)
     con.execute(V1_READINGS)
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     old = readings("mq-wx-fdf", 5).with_columns(pl.col("time").dt.replace_time_zone(None))
@@ -496,6 +499,14 @@ def test_a_version_1_warehouse_moves_to_the_narrow_layout_on_open(tmp_path):
             str(SCHEMA_VERSION)
         ]
         assert wh.readings()["value"].to_list() == old["value"].to_list()
+        hourly = wh.sql(
+            "SELECT sensor_id, measurement, field, hour, n, total FROM readings_hourly ORDER BY hour"
+        )
+        assert hourly.select("sensor_id", "measurement", "field").unique().rows() == [
+            ("mq-wx-fdf", *old.select("measurement", "field").row(0))
+        ]
+        assert hourly["total"].to_list() == old["value"].to_list()
+        assert not wh._is_table("readings_hourly_wide")
         report = wh.ingest("overlap", "sha-o", "line-protocol", [Batch(readings=readings("mq-wx-fdf", 8))])
         assert (report.readings, report.duplicates) == (3, 5)
 
@@ -527,12 +538,12 @@ def test_a_version_4_hourly_rollup_loses_its_key_and_keeps_merging_exactly(tmp_p
     with Warehouse.open(path) as wh:
         wh.ingest("a", "sha-a", "line-protocol", [Batch(readings=readings("s1", 30))])
         before = wh.sql("SELECT * FROM readings_hourly ORDER BY ALL")
-        # as version 4 made it: the same table with its primary key
-        wh.con.execute("ALTER TABLE readings_hourly RENAME TO h")
+        # as version 4 made it: a table of its own, the names in every row, a primary key
+        wh.con.execute("CREATE TABLE h AS SELECT * FROM readings_hourly")
+        wh.con.execute("DROP VIEW readings_hourly")
+        wh.con.execute("DROP TABLE readings_hourly_data")
         wh.con.execute(
-            TABLES["readings_hourly"].replace(
-                "maximum DOUBLE", "maximum DOUBLE, PRIMARY KEY (sensor_id, field, hour)"
-            )
+            HOURLY_WIDE_5.replace("maximum DOUBLE", "maximum DOUBLE, PRIMARY KEY (sensor_id, field, hour)")
         )
         wh.con.execute("INSERT INTO readings_hourly SELECT * FROM h")
         wh.con.execute("DROP TABLE h")
