@@ -118,7 +118,8 @@ def test_a_failing_reader_leaves_the_warehouse_as_it_was(warehouse):
     assert not warehouse.already_ingested("sha-bad")
 
 
-def test_a_killed_ingest_leaves_the_warehouse_as_before_that_source(tmp_path):
+@pytest.mark.parametrize("flush_rows", [None, 100], ids=["rows-inserted", "parquet-parts"])
+def test_a_killed_ingest_leaves_the_warehouse_as_before_that_source(tmp_path, flush_rows):
     path = tmp_path / "w.duckdb"
     with Warehouse.open(path) as wh:
         wh.ingest("first", "sha-first", "line-protocol", [Batch(readings=readings("a", 48))])
@@ -129,7 +130,10 @@ def test_a_killed_ingest_leaves_the_warehouse_as_before_that_source(tmp_path):
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_store import readings
         from observatory.sources.base import Batch
+        from observatory.warehouse import store
         from observatory.warehouse.store import Warehouse
+        if {flush_rows!r} is not None:
+            store.FLUSH_ROWS = {flush_rows!r}  # parts written before the kill
         def batches():
             for day in range(10_000):
                 yield Batch(readings=readings("b", 24, start=dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day)))
@@ -149,9 +153,14 @@ def test_a_killed_ingest_leaves_the_warehouse_as_before_that_source(tmp_path):
         process.wait()
         process.stdout.close()
     assert process.returncode == -signal.SIGKILL
+    parts = tmp_path / "w.duckdb.parts"
+    if flush_rows is not None:
+        assert len(list(parts.glob("*.parquet"))) >= 10  # written, never listed
     with Warehouse.open(path) as wh:
         assert wh.counts() == before
         assert not wh.already_ingested("sha-killed")
+        wh.ingest("next", "sha-next", "line-protocol", [Batch(readings=readings("c", 3))])
+    assert not list(parts.glob("*.parquet"))  # the next ingest deleted them
 
 
 def test_queries_filter_by_commune_time_and_resample(warehouse):
@@ -401,6 +410,7 @@ def test_a_failing_insert_behind_the_next_flush_is_raised_and_keeps_nothing(ware
     warehouse.ingest("ok", "sha-ok", "line-protocol", [Batch(readings=readings("a", 5))])
     before = warehouse.counts()
     monkeypatch.setattr(store, "FLUSH_ROWS", 50)
+    monkeypatch.setattr(Warehouse, "parts_dir", None)  # every flush inserted (parts: below)
     insert_behind, handed = store._InsertBehind.insert_behind, []
 
     def second_without_times(self, table, rows):
@@ -477,6 +487,8 @@ def test_a_version_1_warehouse_moves_to_the_narrow_layout_on_open(tmp_path):
             "source_status",
             "readings_hourly_data",
             "readings_hourly",
+            "readings_parts",
+            "readings_all",
         ):  # 2, 3, 6
             con.execute(ddl)
     con.execute(HOURLY_WIDE_5)
