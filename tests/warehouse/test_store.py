@@ -588,3 +588,20 @@ V1_READINGS = """
         time TIMESTAMP_NS NOT NULL, sensor_id VARCHAR NOT NULL, measurement VARCHAR NOT NULL,
         field VARCHAR NOT NULL, value DOUBLE, ingest_id INTEGER NOT NULL
     )"""
+
+
+def test_a_field_under_two_measurements_is_one_hourly_series_named_by_its_first(tmp_path):
+    # s1's field t comes under "weather" first, then under "meteo": one dedupe key, one hourly row
+    # an hour, named after the series met first, by the rollup's view and by readings() alike.
+    path = _field_file(tmp_path / "field.lp")
+    from observatory.sources.line_protocol import read_file
+
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        wh.ingest(str(path), "sha", "line-protocol", read_file(path))
+        view = wh.sql(
+            "SELECT DISTINCT measurement FROM readings_hourly WHERE sensor_id = 's1' AND field = 't'"
+        )
+        assert view["measurement"].to_list() == ["weather"]
+        hourly = wh.readings(sensor_ids=["s1"], fields=["t"], bucket="1h", agg="count")
+        assert hourly["measurement"].unique().to_list() == ["weather"]
+        assert hourly["value"].sum() == wh.sql("SELECT count(*) AS n FROM readings WHERE field = 't'")["n"][0]
