@@ -44,6 +44,16 @@ class Progress:
             self.stream.write("\r" + self._line())
             self.stream.flush()
 
+    def write(self, text: str) -> None:
+        """Print ``text`` on a line of its own, above the bar on a terminal."""
+        if not self.enabled:
+            return
+        if self._live:
+            self.stream.write("\r\x1b[K" + text + "\n" + self._line())
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         """Print the final state on its own line."""
         if self.enabled:

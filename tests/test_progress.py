@@ -45,3 +45,27 @@ def test_disabled_prints_nothing_and_an_error_leaves_no_final_line() -> None:
         bar.update(1)
         raise RuntimeError("stop")
     assert log.getvalue() == ""
+
+
+def test_a_message_goes_above_the_bar_on_a_terminal_and_on_its_own_line_in_a_log() -> None:
+    term = Terminal()
+    with Progress(2, "ingest", unit="file", stream=term) as bar:
+        bar.update(1, note="a.lp")
+        bar.write("a.lp: 3 rows quarantined")
+        # the bar's line cleared, the message, the bar drawn again below it
+        assert (
+            "\r\x1b[Ka.lp: 3 rows quarantined\ningest [##############..............] 1/2 files"
+            in term.getvalue()
+        )
+        assert term.getvalue().endswith("a.lp")
+        bar.update(1)
+    log = io.StringIO()
+    with Progress(2, "ingest", unit="file", stream=log) as bar:
+        bar.write("a.lp: 3 rows quarantined")
+        bar.update(2)
+    assert log.getvalue().splitlines()[0] == "a.lp: 3 rows quarantined"
+    assert log.getvalue().splitlines()[1].startswith("ingest [############################] 2/2 files 100%")
+    quiet = io.StringIO()
+    with Progress(1, "x", stream=quiet, enabled=False) as bar:
+        bar.write("nothing")
+    assert quiet.getvalue() == ""
