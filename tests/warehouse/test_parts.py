@@ -96,11 +96,13 @@ def test_sql_reads_the_parts_and_no_other_file(tmp_path, flushes):
     pl.DataFrame({"secret": [1]}).write_parquet(outside)
     with Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh:
         assert wh.query("SELECT count(*) AS n FROM readings")["n"].to_list() == [240]
-    with (
-        Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh,
-        pytest.raises(ParameterError, match="reads the warehouse's tables only"),
-    ):
-        wh.query(f"SELECT * FROM read_parquet('{outside}')")
+    through = tmp_path / "w.duckdb.parts" / ".." / "elsewhere.parquet"
+    for path in (outside, through):
+        with (
+            Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh,
+            pytest.raises(ParameterError, match="reads the warehouse's tables only"),
+        ):
+            wh.query(f"SELECT * FROM read_parquet('{path}')")
 
 
 def test_parts_no_ingest_listed_are_deleted_by_the_next_ingest(tmp_path, flushes):
