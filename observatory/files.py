@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees half of one: simulated field files, cached KPI results."""
+"""Writing files so that a reader never sees half of one (simulated field files, cached KPI results)
+and so that what a commit refers to is on disk first (the warehouse's Parquet parts)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,12 @@ def write_atomic(path: Path, data: bytes | np.ndarray, mode: int = FILE_MODE) ->
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def fsync(path: Path) -> None:
+    """A file's data, or a folder's entries, to disk (before a commit that refers to them)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

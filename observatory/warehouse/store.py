@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from observatory.config import Settings, settings
 from observatory.errors import DataFormatError, ParameterError, ServiceError, did_you_mean
+from observatory.files import fsync
 from observatory.sources import base
 from observatory.sources.base import Batch
 from observatory.warehouse.extensions import connect
@@ -1082,7 +1083,7 @@ class _Parts:
             _writing.add(path)
         self.written.append((path.name, rows.num_rows))  # before writing: a failure deletes it too
         pq.write_table(rows, path, **_PART_OPTIONS)
-        _fsync(path)
+        fsync(path)
 
     def view(self, con: duckdb.DuckDBPyConnection) -> None:
         """readings_all over the parts written so far (the ingest looks up repeats in it)."""
@@ -1095,7 +1096,7 @@ class _Parts:
         """Make the parts written part of the warehouse once the transaction commits."""
         if not self.written:
             return
-        _fsync(self.folder)  # their names too
+        fsync(self.folder)  # their names too
         con.executemany(
             "INSERT INTO readings_parts VALUES (?, ?, ?)",
             [(name, self.ingest_id, rows) for name, rows in self.written],
@@ -1110,15 +1111,6 @@ class _Parts:
         with _writing_lock:
             for name, _ in self.written:
                 _writing.discard(self.folder / name)
-
-
-def _fsync(path: Path) -> None:
-    """Data (or a folder's entries) to disk before the commit that refers to them."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Stager:
