@@ -376,7 +376,7 @@ class Warehouse:
                     "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log"
                 ).fetchone()[0]
                 if self.parts_dir is not None:
-                    parts = _Parts(self.parts_dir, ingest_id, self.con)
+                    parts = _Parts(self.parts_dir, ingest_id, self._part_files())
                 counts = _Stager(self.con, ingest_id, source, parts).stage_all(batches)
                 if not isinstance(sha256, str):
                     sha256 = sha256.result()
@@ -1059,15 +1059,14 @@ class _Parts:
     deleted when it is rolled back. Made at the start of an ingest, it deletes the parts no
     ingest listed (left by a process killed mid-ingest: never part of the warehouse)."""
 
-    def __init__(self, folder: Path, ingest_id: int, con: duckdb.DuckDBPyConnection) -> None:
-        self.folder, self.ingest_id = folder, ingest_id
-        listed = con.execute("SELECT file FROM readings_parts ORDER BY ingest_id, file").fetchall()
-        self.listed = [name for (name,) in listed]
+    def __init__(self, folder: Path, ingest_id: int, listed: list[str]) -> None:
+        """``listed``: the warehouse's parts so far (``Warehouse._part_files``)."""
+        self.folder, self.ingest_id, self.listed = folder, ingest_id, listed
         self.written: list[tuple[str, int]] = []  # (file, rows) of this ingest
         self.viewed = 0  # how many of them readings_all reads
         self.tag = uuid.uuid4().hex[:12]  # two ingests of one process never share a name
         if folder.is_dir():
-            known = set(self.listed)
+            known = {Path(path).name for path in listed}
             with _writing_lock:
                 for path in folder.glob("*.parquet"):
                     if path.name not in known and path not in _writing:
@@ -1088,8 +1087,8 @@ class _Parts:
     def view(self, con: duckdb.DuckDBPyConnection) -> None:
         """readings_all over the parts written so far (the ingest looks up repeats in it)."""
         if self.viewed < len(self.written):
-            names = [*self.listed, *(name for name, _ in self.written)]
-            con.execute(readings_all_view([str(self.folder / name) for name in names]))
+            ours = [str(self.folder / name) for name, _ in self.written]
+            con.execute(readings_all_view([*self.listed, *ours]))
             self.viewed = len(self.written)
 
     def list(self, con: duckdb.DuckDBPyConnection) -> None:
